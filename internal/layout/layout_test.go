@@ -1,0 +1,196 @@
+package layout
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"unsafe"
+)
+
+type point struct {
+	X, Y int32
+	Z    float64
+}
+
+type mixed struct {
+	A    bool
+	B    int16
+	C    [3]uint8
+	D    complex64
+	P    point
+	E    [2]struct{ F float32 }
+	Last [0]int64
+}
+
+type badInner struct {
+	OK   int64
+	Name string
+}
+
+type badOuter struct {
+	N     int
+	Inner badInner
+}
+
+func TestCheckRefusesPointerTypes(t *testing.T) {
+	tests := []struct {
+		typ  reflect.Type
+		want string // substring of the error
+	}{
+		{reflect.TypeFor[*int](), "it is a ptr"},
+		{reflect.TypeFor[string](), "it is a string"},
+		{reflect.TypeFor[[]int](), "it is a slice"},
+		{reflect.TypeFor[map[int]int](), "it is a map"},
+		{reflect.TypeFor[any](), "it is a interface"},
+		{reflect.TypeFor[chan int](), "it is a chan"},
+		{reflect.TypeFor[func()](), "it is a func"},
+		{reflect.TypeFor[unsafe.Pointer](), "it is a unsafe.Pointer"},
+		{reflect.TypeFor[badOuter](), "field Inner.Name is a string"},
+		{reflect.TypeFor[[4]*int](), "element [i] is a ptr (*int)"},
+		{reflect.TypeFor[struct{ A [2]struct{ M map[string]int } }](), "field A[i].M is a map"},
+		{reflect.TypeFor[struct{}](), "zero-size"},
+	}
+	for _, tt := range tests {
+		err := Check(tt.typ)
+		if err == nil {
+			t.Errorf("Check(%v) = nil, want error containing %q", tt.typ, tt.want)
+			continue
+		}
+		if !errors.Is(err, ErrUnshareable) {
+			t.Errorf("Check(%v) = %v, want errors.Is ErrUnshareable", tt.typ, err)
+		}
+		if !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Check(%v) = %q, want it to contain %q", tt.typ, err, tt.want)
+		}
+	}
+}
+
+func TestCheckAcceptsPlainTypes(t *testing.T) {
+	for _, typ := range []reflect.Type{
+		reflect.TypeFor[int64](), reflect.TypeFor[bool](), reflect.TypeFor[uintptr](),
+		reflect.TypeFor[complex128](), reflect.TypeFor[point](), reflect.TypeFor[mixed](),
+		reflect.TypeFor[[16]float64](),
+	} {
+		if err := Check(typ); err != nil {
+			t.Errorf("Check(%v) = %v, want nil", typ, err)
+		}
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	type myInt int
+	tests := []struct {
+		typ  reflect.Type
+		want string
+	}{
+		{reflect.TypeFor[int](), "int64"},
+		{reflect.TypeFor[myInt](), "int64"},
+		{reflect.TypeFor[uintptr](), "uint64"},
+		{reflect.TypeFor[[2][3]int8](), "[2][3]int8"},
+		{reflect.TypeFor[point](), "struct { X int32; Y int32; Z float64 }"},
+		{reflect.TypeFor[struct{}](), "struct {}"},
+	}
+	for _, tt := range tests {
+		if got := Describe(tt.typ); got != tt.want {
+			t.Errorf("Describe(%v) = %q, want %q", tt.typ, got, tt.want)
+		}
+	}
+	if Fingerprint(Describe(reflect.TypeFor[int64]())) == Fingerprint(Describe(reflect.TypeFor[uint64]())) {
+		t.Error("int64 and uint64 have the same fingerprint")
+	}
+}
+
+// TestParseMatchesCompiler checks that offsets and sizes computed from a
+// descriptor agree with the compiler's, which is what lets the CLI read
+// values it has no Go type for.
+func TestParseMatchesCompiler(t *testing.T) {
+	for _, typ := range []reflect.Type{
+		reflect.TypeFor[int8](), reflect.TypeFor[complex64](), reflect.TypeFor[point](),
+		reflect.TypeFor[mixed](), reflect.TypeFor[[5]mixed](), reflect.TypeFor[struct {
+			A int8
+			B [0]int64
+		}](),
+	} {
+		pt, err := Parse(Describe(typ))
+		if err != nil {
+			t.Fatalf("Parse(Describe(%v)): %v", typ, err)
+		}
+		compare(t, typ.String(), typ, pt)
+	}
+}
+
+func compare(t *testing.T, path string, typ reflect.Type, pt *Type) {
+	t.Helper()
+	if pt.Size != int(typ.Size()) || pt.Align != typ.Align() {
+		t.Errorf("%s: parsed size/align %d/%d, compiler %d/%d", path, pt.Size, pt.Align, typ.Size(), typ.Align())
+	}
+	switch typ.Kind() {
+	case reflect.Struct:
+		if len(pt.Fields) != typ.NumField() {
+			t.Fatalf("%s: parsed %d fields, want %d", path, len(pt.Fields), typ.NumField())
+		}
+		for i, f := range pt.Fields {
+			sf := typ.Field(i)
+			if f.Name != sf.Name || f.Off != int(sf.Offset) {
+				t.Errorf("%s: field %d parsed %s@%d, compiler %s@%d", path, i, f.Name, f.Off, sf.Name, sf.Offset)
+			}
+			compare(t, path+"."+sf.Name, sf.Type, f.Type)
+		}
+	case reflect.Array:
+		compare(t, path+"[i]", typ.Elem(), pt.Elem)
+	}
+}
+
+func TestFormatMatchesFmt(t *testing.T) {
+	v := mixed{A: true, B: -3, C: [3]uint8{1, 2, 3}, D: complex(1.5, -2), P: point{X: -1, Y: 7, Z: 0.25},
+		E: [2]struct{ F float32 }{{F: 1}, {F: -0.5}}}
+	pt, err := Parse(Describe(reflect.TypeFor[mixed]()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&v)), unsafe.Sizeof(v))
+	got := pt.Format(b)
+	want := fmt.Sprintf("%+v", v)
+	if got != want {
+		t.Errorf("Format = %s\nwant      %s", got, want)
+	}
+}
+
+func TestParseRejectsGarbage(t *testing.T) {
+	for _, s := range []string{"", "int63", "[x]int8", "[3", "struct { A int8", "struct { A int8 B int8 }",
+		"int8 trailing", strings.Repeat("[1]", 100) + "int8", "[2147483647][2147483647]int64"} {
+		if _, err := Parse(s); err == nil {
+			t.Errorf("Parse(%q) = nil error", s)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("struct { X int32; Y [4]float64 }")
+	f.Add("[3]complex64")
+	f.Fuzz(func(t *testing.T, s string) {
+		pt, err := Parse(s)
+		if err != nil {
+			return
+		}
+		if pt.Size < 0 || pt.Size > 1<<31 {
+			t.Fatalf("Parse(%q) size %d", s, pt.Size)
+		}
+		if pt.Size <= 1<<16 {
+			pt.Format(make([]byte, pt.Size+16))
+		}
+	})
+}
+
+func TestLeaves(t *testing.T) {
+	leaves, numeric := Leaves(reflect.TypeFor[point]())
+	want := []Leaf{{0, reflect.Int32}, {4, reflect.Int32}, {8, reflect.Float64}}
+	if !reflect.DeepEqual(leaves, want) || !numeric {
+		t.Errorf("Leaves(point) = %v, %v; want %v, true", leaves, numeric, want)
+	}
+	if _, numeric := Leaves(reflect.TypeFor[mixed]()); numeric {
+		t.Error("Leaves(mixed) numeric = true, want false (it has a bool)")
+	}
+}

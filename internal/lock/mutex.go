@@ -1,0 +1,155 @@
+package lock
+
+import (
+	"context"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/futex"
+	"github.com/shmkit/shmkit/internal/proc"
+)
+
+// futexWord returns the 32 bits of the lock word that hold the pid and the
+// flag bits, which is what waiters sleep on.
+func (m Mutex) futexWord() *uint32 {
+	p := unsafe.Pointer(m.word)
+	if bigEndian {
+		p = unsafe.Add(p, 4)
+	}
+	return (*uint32)(p)
+}
+
+var bigEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 0
+}()
+
+// TryLock acquires the lock if it is free and reports whether it did. It
+// never sleeps and never checks whether a holder is alive.
+func (m Mutex) TryLock() bool {
+	return atomic.CompareAndSwapUint64(m.word, 0, m.me)
+}
+
+// Lock acquires the lock, waiting as long as ctx allows. It returns nil, or
+// ErrOwnerDead with the lock held, or, without the lock, ErrNotRecoverable
+// or ctx.Err(). A Lock that returns ctx.Err() leaves the word as it found
+// it, apart from possibly setting the waiters bit, which costs the next
+// unlock one spurious wake-up.
+func (m Mutex) Lock(ctx context.Context) error {
+	if atomic.CompareAndSwapUint64(m.word, 0, m.me) {
+		return nil
+	}
+	return m.lockSlow(ctx)
+}
+
+func (m Mutex) lockSlow(ctx context.Context) error {
+	fw := m.futexWord()
+	if ctx.Done() != nil {
+		// A goroutine asleep in FUTEX_WAIT does not see ctx; wake every
+		// waiter on the word when ctx ends, and let them re-check.
+		stop := context.AfterFunc(ctx, func() { futex.Wake(fw, wakeAll) })
+		defer stop()
+	}
+	want := m.me // after the first sleep, take the lock with the waiters bit set
+	for {
+		old := atomic.LoadUint64(m.word)
+		switch {
+		case old == 0:
+			if atomic.CompareAndSwapUint64(m.word, 0, want) {
+				return nil
+			}
+			continue
+		case old&pidMask == poisoned:
+			return ErrNotRecoverable
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if old&waitersBit == 0 {
+			if !atomic.CompareAndSwapUint64(m.word, old, old|waitersBit) {
+				continue
+			}
+			old |= waitersBit
+		}
+		err := futex.Wait(fw, uint32(old), futex.Now()+int64(checkPeriod))
+		want = m.me | waitersBit
+		if err != futex.ErrTimeout {
+			continue
+		}
+		// Nobody woke us for a whole check interval: is the owner alive?
+		cur := atomic.LoadUint64(m.word)
+		if cur&^(diedBit|waitersBit) != old&^(diedBit|waitersBit) || ownerAlive(cur) {
+			continue // the lock changed hands meanwhile, or its owner lives
+		}
+		if atomic.CompareAndSwapUint64(m.word, cur, m.me|diedBit|waitersBit) {
+			return ErrOwnerDead
+		}
+	}
+}
+
+func ownerAlive(word uint64) bool {
+	return proc.Alive(int(word&pidMask), word>>startShift, 1<<32-1)
+}
+
+// Unlock releases the lock. It returns ErrNotOwner when this process does
+// not hold it. If the lock was taken over from a dead owner and not marked
+// consistent, Unlock makes it unrecoverable and wakes every waiter.
+func (m Mutex) Unlock() error {
+	if atomic.CompareAndSwapUint64(m.word, m.me, 0) {
+		return nil
+	}
+	return m.unlockSlow()
+}
+
+func (m Mutex) unlockSlow() error {
+	for {
+		old := atomic.LoadUint64(m.word)
+		if old&^(diedBit|waitersBit) != m.me {
+			return ErrNotOwner
+		}
+		if old&diedBit != 0 {
+			if atomic.CompareAndSwapUint64(m.word, old, poisoned) {
+				futex.Wake(m.futexWord(), wakeAll)
+				return nil
+			}
+			continue
+		}
+		if atomic.CompareAndSwapUint64(m.word, old, 0) {
+			if old&waitersBit != 0 {
+				futex.Wake(m.futexWord(), 1)
+			}
+			return nil
+		}
+	}
+}
+
+// MarkConsistent records that the holder has repaired the state a dead owner
+// left, so that Unlock releases the lock normally. It returns ErrNotOwner
+// when this process does not hold the lock, and is a no-op when the lock
+// needs no repair.
+func (m Mutex) MarkConsistent() error {
+	for {
+		old := atomic.LoadUint64(m.word)
+		if old&^(diedBit|waitersBit) != m.me {
+			return ErrNotOwner
+		}
+		if old&diedBit == 0 || atomic.CompareAndSwapUint64(m.word, old, old&^diedBit) {
+			return nil
+		}
+	}
+}
+
+// HeldByMe reports whether this process holds the lock.
+func (m Mutex) HeldByMe() bool {
+	return atomic.LoadUint64(m.word)&^(diedBit|waitersBit) == m.me
+}
+
+// Owner returns the pid of the process holding the lock, or 0 when it is
+// free or unrecoverable.
+func Owner(w *uint64) int {
+	v := atomic.LoadUint64(w)
+	if v&pidMask == poisoned {
+		return 0
+	}
+	return int(v & pidMask)
+}

@@ -1,0 +1,53 @@
+// Package shm creates, opens and removes shared-memory segments, and
+// allocates named objects inside them.
+//
+// # Segments
+//
+// A named segment is the file /dev/shm/NAME mapped MAP_SHARED into every
+// process that opens it: the same file Python's
+// multiprocessing.shared_memory.SharedMemory(NAME) opens. An anonymous
+// segment (CreateAnonymous) is a memfd with no name at all; it reaches other
+// processes as an inherited or passed file descriptor (see File and
+// FromFile) and disappears when the last process closes it.
+//
+// Create reserves the segment's whole backing store before it returns, so a
+// full /dev/shm is an error from Create (wrapping syscall.ENOSPC) and never a
+// SIGBUS when a page is first touched. Create initialises the segment
+// completely before it gives it its name: a concurrent Open either finds no
+// segment (fs.ErrNotExist) or a complete one, and a creator killed half-way
+// leaves nothing behind.
+//
+// Open checks the header before trusting anything in the file. A file that
+// is not a shmkit segment, one that was truncated, one written by a newer
+// layout version and one whose header is corrupt give distinct errors
+// (ErrNotSegment, ErrTruncated, ErrVersion, ErrCorrupt). docs/layout.md
+// specifies the bytes.
+//
+// # Objects
+//
+// A segment holds any number of named objects (values, arrays, locks) until
+// its space runs out. Alloc reserves zeroed, cache-line-aligned memory for a
+// new object; Lookup finds an existing one by name. Each object records what
+// it is (its kind and the layout of its element type), so a process that
+// opens it as something else gets ErrTypeMismatch naming both types instead
+// of misreading memory. Objects are never freed; remove the segment instead.
+// Packages value, array and semaphore build typed objects on this.
+//
+// Allocation is serialised by a lock word in the header that survives its
+// holder's death: a process killed while allocating delays the next
+// allocation by at most a fraction of a second and leaves no half-made
+// object visible.
+//
+// # Lifetimes
+//
+// Memory returned by a segment (Object.Bytes, and the values and arrays
+// built on it) is valid until the segment is closed; touching it afterwards
+// is undefined behaviour, as with any unmapped memory. Closing a segment
+// does not remove it: a named segment stays in /dev/shm until Remove (or
+// `shmkit rm`) unlinks it, even after every process has exited. Processes
+// that have it open keep using it after Remove.
+//
+// All processes sharing a segment must run in the same pid namespace,
+// because lock words record owners by pid; Open refuses a segment created in
+// another namespace.
+package shm

@@ -1,0 +1,255 @@
+package shm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmkit/shmkit/internal/lock"
+	"github.com/shmkit/shmkit/internal/proc"
+)
+
+// DefaultDir is where named segments live, as for POSIX shm_open and
+// Python's SharedMemory.
+const DefaultDir = "/dev/shm"
+
+// MaxNameLen is the longest segment name, in bytes.
+const MaxNameLen = 255
+
+// Segment is one process's mapping of a shared-memory segment. Its methods
+// may be called from several goroutines at once. Close releases the mapping;
+// memory obtained from the segment must not be used after that.
+type Segment struct {
+	name string // "" for an anonymous segment
+	path string // file path; "" for an anonymous segment
+	fd   int
+	mem  []byte
+	hdr  header
+	dir  lock.Mutex // serialises Alloc across processes
+
+	closeOnce sync.Once
+	closeErr  error
+	closed    atomic.Bool
+}
+
+// Option configures Create, Open and Remove.
+type Option func(*options)
+
+type options struct {
+	dir        string
+	mode       fs.FileMode
+	noTmpfile  bool         // tests: take the fallback path for filesystems without O_TMPFILE
+	beforeLink func() error // tests: runs between initialisation and naming
+}
+
+// WithDir places named segments in dir instead of DefaultDir. The directory
+// should be on a memory filesystem (tmpfs); on a disk filesystem the
+// segment is still shared, but its pages are written back to disk.
+func WithDir(dir string) Option { return func(o *options) { o.dir = dir } }
+
+// WithMode sets the permission bits of a new segment file (default 0600),
+// subject to the process umask.
+func WithMode(mode fs.FileMode) Option { return func(o *options) { o.mode = mode.Perm() } }
+
+func getOptions(opts []Option) options {
+	o := options{dir: DefaultDir, mode: 0o600}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// checkName validates a segment name, accepting one leading '/' as POSIX
+// shm_open does, and returns it without that slash.
+func checkName(name string) (string, error) {
+	n := strings.TrimPrefix(name, "/")
+	why := ""
+	switch {
+	case n == "":
+		why = "empty"
+	case len(n) > MaxNameLen:
+		why = fmt.Sprintf("longer than %d bytes", MaxNameLen)
+	case n == "." || n == "..":
+		why = "not a file name"
+	case strings.ContainsAny(n, "/\x00"):
+		why = "contains '/' or NUL"
+	}
+	if why != "" {
+		return "", fmt.Errorf("%w %q: %s", ErrInvalidName, name, why)
+	}
+	return n, nil
+}
+
+// Create creates the named segment with size bytes (rounded up to a whole
+// page; at least one page), reserves its backing store and maps it. It fails
+// with an error matching fs.ErrExist if the name is taken, and one matching
+// syscall.ENOSPC if the filesystem cannot hold it.
+func Create(name string, size int64, opts ...Option) (*Segment, error) {
+	n, err := checkName(name)
+	if err != nil {
+		return nil, err
+	}
+	o := getOptions(opts)
+	size, err = roundSize(size)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(o.dir, n)
+	fd, mem, hdr, err := sysCreate(path, size, o)
+	if err != nil {
+		return nil, err
+	}
+	return newSegment(n, path, fd, mem, hdr)
+}
+
+// CreateAnonymous creates a segment with no name: a memfd that other
+// processes receive as a file descriptor (see File, FromFile and package
+// process). It disappears when the last process closes it.
+func CreateAnonymous(size int64) (*Segment, error) {
+	size, err := roundSize(size)
+	if err != nil {
+		return nil, err
+	}
+	fd, mem, hdr, err := sysCreateAnonymous(size)
+	if err != nil {
+		return nil, err
+	}
+	return newSegment("", "", fd, mem, hdr)
+}
+
+func roundSize(size int64) (int64, error) {
+	const page = 4096
+	if size < 0 || size > 1<<48 {
+		return 0, fmt.Errorf("shm: invalid size %d", size)
+	}
+	return max(minSize, (size+page-1)&^(page-1)), nil
+}
+
+// Open maps the existing named segment after validating its header. A
+// missing segment gives an error matching fs.ErrNotExist; a file that fails
+// validation gives one matching ErrNotSegment, ErrTruncated, ErrVersion,
+// ErrCorrupt, ErrNotReady or ErrNamespace.
+func Open(name string, opts ...Option) (*Segment, error) {
+	n, err := checkName(name)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(getOptions(opts).dir, n)
+	fd, mem, hdr, err := sysOpen(path)
+	if err != nil {
+		return nil, err
+	}
+	return newSegment(n, path, fd, mem, hdr)
+}
+
+// FromFile maps the segment behind f, typically an anonymous segment
+// inherited from or passed by another process, after validating it as Open
+// does. The Segment uses its own duplicate of the descriptor; the caller
+// still owns f.
+func FromFile(f *os.File) (*Segment, error) {
+	fd, mem, hdr, err := sysFromFile(f)
+	if err != nil {
+		return nil, err
+	}
+	return newSegment("", "", fd, mem, hdr)
+}
+
+func newSegment(name, path string, fd int, mem []byte, hdr header) (*Segment, error) {
+	s := &Segment{name: name, path: path, fd: fd, mem: mem, hdr: hdr}
+	dir, err := lock.New(s.word64(offDirLock))
+	if err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	s.dir = dir
+	return s, nil
+}
+
+// Remove unlinks the named segment. Processes that have it open keep their
+// mapping; later Opens fail. Remove refuses (with ErrNotSegment) to remove a
+// file that is not a shmkit segment.
+func Remove(name string, opts ...Option) error {
+	n, err := checkName(name)
+	if err != nil {
+		return err
+	}
+	return sysRemove(filepath.Join(getOptions(opts).dir, n))
+}
+
+// Name returns the segment's name, or "" for an anonymous segment.
+func (s *Segment) Name() string { return s.name }
+
+// Size returns the segment's size in bytes, header included.
+func (s *Segment) Size() int64 { return s.hdr.size }
+
+// Creator returns the pid of the process that created the segment.
+func (s *Segment) Creator() int { return s.hdr.creatorPid }
+
+// Created returns when the segment was created.
+func (s *Segment) Created() time.Time { return s.hdr.created }
+
+func (s *Segment) String() string {
+	if s.name == "" {
+		return "anonymous segment"
+	}
+	return "segment " + s.name
+}
+
+// File returns a new descriptor for the segment, for handing it to another
+// process (which maps it with FromFile). The caller must close it.
+func (s *Segment) File() (*os.File, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	return sysDup(s.fd, s.name)
+}
+
+// Close unmaps the segment and closes its descriptor. It does not remove a
+// named segment (see Remove). Close is idempotent; it returns the first
+// call's result.
+func (s *Segment) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.closeErr = sysClose(s.fd, s.mem)
+		s.mem = nil
+	})
+	return s.closeErr
+}
+
+func (s *Segment) word64(off int) *uint64 { return word64(s.mem, off) }
+
+func (s *Segment) word32(off int) *uint32 { return word32(s.mem, off) }
+
+// lockDir takes the directory lock. A previous holder that died did so
+// either before publishing (nothing it wrote is visible, and Alloc zeroes
+// what it may have scribbled) or after (its object is complete), so the
+// directory is consistent either way.
+func (s *Segment) lockDir() error {
+	err := s.dir.Lock(context.Background())
+	if errors.Is(err, lock.ErrOwnerDead) {
+		err = s.dir.MarkConsistent()
+	}
+	if err != nil {
+		return fmt.Errorf("shm: %s: directory lock: %w", s, err)
+	}
+	return nil
+}
+
+// processIdentity returns what a new segment header records of its creator.
+func processIdentity() (pid int, start, pidNS uint64, err error) {
+	id, err := proc.Self()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	ns, err := proc.Namespace()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return id.Pid, id.Start, ns, nil
+}

@@ -1,0 +1,238 @@
+//go:build linux
+
+package shm
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// sysCreate makes a fully initialised segment file and only then gives it
+// its name, so that no process can open a half-made segment. The file starts
+// unnamed (O_TMPFILE) and is linked into place; if the creator dies first,
+// the kernel frees it. Filesystems without O_TMPFILE get a hidden temporary
+// name instead, renamed by link(2), which fails rather than replace.
+func sysCreate(path string, size int64, o options) (int, []byte, header, error) {
+	fd, tmpPath, err := createUnnamed(filepath.Dir(path), o)
+	if err != nil {
+		return -1, nil, header{}, &fs.PathError{Op: "create", Path: path, Err: err}
+	}
+	mem, hdr, err := initialise(fd, size)
+	if err == nil && o.beforeLink != nil {
+		err = o.beforeLink()
+	}
+	if err == nil {
+		if tmpPath == "" {
+			err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+		} else {
+			err = unix.Link(tmpPath, path)
+		}
+	}
+	if tmpPath != "" {
+		unix.Unlink(tmpPath)
+	}
+	if err != nil {
+		if mem != nil {
+			unix.Munmap(mem)
+		}
+		unix.Close(fd)
+		return -1, nil, header{}, &fs.PathError{Op: "create", Path: path, Err: err}
+	}
+	return fd, mem, hdr, nil
+}
+
+// createUnnamed opens a new, empty file in dir that has no name
+// (O_TMPFILE), or, where the filesystem lacks O_TMPFILE, a hidden temporary
+// name that the caller must unlink.
+func createUnnamed(dir string, o options) (fd int, tmpPath string, err error) {
+	if !o.noTmpfile {
+		fd, err = unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, uint32(o.mode))
+		if err == nil || !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EINVAL) {
+			return fd, "", err
+		}
+	}
+	var suffix [8]byte
+	rand.Read(suffix[:])
+	tmpPath = filepath.Join(dir, fmt.Sprintf("%s%d-%s", tempPrefix, os.Getpid(), hex.EncodeToString(suffix[:])))
+	fd, err = unix.Open(tmpPath, unix.O_CREAT|unix.O_EXCL|unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, uint32(o.mode))
+	if err != nil {
+		return -1, "", err
+	}
+	return fd, tmpPath, nil
+}
+
+// tempPrefix starts the names of segments being created on filesystems
+// without O_TMPFILE; the pid that follows it lets `shmkit gc` remove the
+// ones whose creator died.
+const tempPrefix = ".shmkit-tmp-"
+
+// initialise reserves size bytes of backing store for fd, maps them and
+// writes a ready header with an empty directory.
+func initialise(fd int, size int64) ([]byte, header, error) {
+	if err := unix.Fallocate(fd, 0, 0, size); err != nil {
+		if !errors.Is(err, unix.EOPNOTSUPP) {
+			return nil, header{}, err
+		}
+		// No reservation possible on this filesystem; at least size it.
+		if err := unix.Ftruncate(fd, size); err != nil {
+			return nil, header{}, err
+		}
+	}
+	mem, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, header{}, fmt.Errorf("mmap: %w", err)
+	}
+	pid, start, ns, err := processIdentity()
+	if err != nil {
+		unix.Munmap(mem)
+		return nil, header{}, err
+	}
+	hdr := header{version: layoutVersion, size: size, creatorPid: pid, creatorStart: start, created: time.Now(), pidNS: ns}
+	encodeHeader(mem, hdr)
+	atomic.StoreUint64(word64(mem, offDataLow), uint64(size))
+	atomic.StoreUint32(word32(mem, offState), stateReady)
+	return mem, hdr, nil
+}
+
+func sysCreateAnonymous(size int64) (int, []byte, header, error) {
+	fd, err := unix.MemfdCreate("shmkit", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return -1, nil, header{}, fmt.Errorf("shm: memfd_create: %w", err)
+	}
+	mem, hdr, err := initialise(fd, size)
+	if err == nil {
+		// Nobody may resize it now: a shrink would turn accesses in every
+		// process into SIGBUS.
+		_, err = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL)
+		if err != nil {
+			unix.Munmap(mem)
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, nil, header{}, fmt.Errorf("shm: create anonymous segment: %w", err)
+	}
+	return fd, mem, hdr, nil
+}
+
+func sysOpen(path string) (int, []byte, header, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			err = fmt.Errorf("%w: a symbolic link", ErrNotSegment)
+		}
+		return -1, nil, header{}, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	mem, hdr, err := mapValidated(fd)
+	if err != nil {
+		unix.Close(fd)
+		return -1, nil, header{}, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return fd, mem, hdr, nil
+}
+
+func sysFromFile(f *os.File) (int, []byte, header, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1, nil, header{}, fmt.Errorf("shm: from file %s: %w", f.Name(), err)
+	}
+	fd := -1
+	var dupErr error
+	if err := rc.Control(func(orig uintptr) { fd, dupErr = unix.FcntlInt(orig, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		dupErr = err
+	}
+	if dupErr != nil {
+		return -1, nil, header{}, &fs.PathError{Op: "open", Path: f.Name(), Err: dupErr}
+	}
+	mem, hdr, err := mapValidated(fd)
+	if err != nil {
+		unix.Close(fd)
+		return -1, nil, header{}, &fs.PathError{Op: "open", Path: f.Name(), Err: err}
+	}
+	return fd, mem, hdr, nil
+}
+
+// mapValidated reads the header with pread, not through a mapping, so that
+// a file shorter than it claims is an error rather than a SIGBUS, and maps
+// the segment only once the header has passed every check.
+func mapValidated(fd int) ([]byte, header, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, header{}, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, header{}, fmt.Errorf("%w: not a regular file", ErrNotSegment)
+	}
+	buf := make([]byte, min(st.Size, headerSize))
+	n, err := unix.Pread(fd, buf, 0)
+	if err != nil {
+		return nil, header{}, err
+	}
+	hdr, err := decodeHeader(buf[:n], st.Size)
+	if err != nil {
+		return nil, header{}, err
+	}
+	_, _, ns, err := processIdentity()
+	if err != nil {
+		return nil, header{}, err
+	}
+	if hdr.pidNS != ns {
+		return nil, header{}, ErrNamespace
+	}
+	mem, err := unix.Mmap(fd, 0, int(hdr.size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, header{}, fmt.Errorf("mmap: %w", err)
+	}
+	return mem, hdr, nil
+}
+
+func sysRemove(path string) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return &fs.PathError{Op: "remove", Path: path, Err: err}
+	}
+	buf := make([]byte, len(magic))
+	n, _ := unix.Pread(fd, buf, 0)
+	unix.Close(fd)
+	if string(buf[:n]) != magic {
+		return &fs.PathError{Op: "remove", Path: path, Err: ErrNotSegment}
+	}
+	if err := unix.Unlink(path); err != nil {
+		return &fs.PathError{Op: "remove", Path: path, Err: err}
+	}
+	return nil
+}
+
+func sysDup(fd int, name string) (*os.File, error) {
+	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("shm: dup: %w", err)
+	}
+	if name == "" {
+		name = "shmkit-anonymous"
+	}
+	return os.NewFile(uintptr(nfd), name), nil
+}
+
+func sysClose(fd int, mem []byte) error {
+	var errs []error
+	if mem != nil {
+		if err := unix.Munmap(mem); err != nil {
+			errs = append(errs, fmt.Errorf("shm: munmap: %w", err))
+		}
+	}
+	if err := unix.Close(fd); err != nil {
+		errs = append(errs, fmt.Errorf("shm: close: %w", err))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,355 @@
+package shm_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shmkit/shmkit/internal/shmtest"
+	. "github.com/shmkit/shmkit/shm"
+)
+
+func TestMain(m *testing.M) { shmtest.Main(m) }
+
+func TestCreateOpenRemove(t *testing.T) {
+	name := shmtest.Name(t)
+	s, err := Create(name, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Remove(name)
+	defer s.Close()
+	if s.Name() != name || s.Size() != 12288 || s.Creator() != os.Getpid() {
+		t.Errorf("Name, Size, Creator = %q, %d, %d; want %q, 12288, %d", s.Name(), s.Size(), s.Creator(), name, os.Getpid())
+	}
+	st, err := os.Stat(filepath.Join(DefaultDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 || st.Size() != 12288 {
+		t.Errorf("file mode %v size %d, want 0600 and 12288", st.Mode().Perm(), st.Size())
+	}
+	o, err := Open("/" + name) // a leading slash is accepted, as by shm_open
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Size() != s.Size() || !o.Created().Equal(s.Created()) {
+		t.Errorf("opened segment size %d created %v, want %d %v", o.Size(), o.Created(), s.Size(), s.Created())
+	}
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Close(); err != nil {
+		t.Fatalf("second Close = %v, want nil", err)
+	}
+	if _, err := Create(name, 4096); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("Create of existing = %v, want fs.ErrExist", err)
+	}
+	if err := Remove(name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(name); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Open after Remove = %v, want fs.ErrNotExist", err)
+	}
+	if err := Remove(name); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("second Remove = %v, want fs.ErrNotExist", err)
+	}
+}
+
+func TestInvalidNames(t *testing.T) {
+	for _, name := range []string{"", "/", "a/b", "a\x00b", ".", "..", strings.Repeat("x", 256)} {
+		if _, err := Create(name, 4096); !errors.Is(err, ErrInvalidName) {
+			t.Errorf("Create(%q) = %v, want ErrInvalidName", name, err)
+		}
+		if _, err := Open(name); !errors.Is(err, ErrInvalidName) {
+			t.Errorf("Open(%q) = %v, want ErrInvalidName", name, err)
+		}
+		if err := Remove(name); !errors.Is(err, ErrInvalidName) {
+			t.Errorf("Remove(%q) = %v, want ErrInvalidName", name, err)
+		}
+	}
+	if _, err := Create(shmtest.Name(t), -1); err == nil {
+		t.Error("Create with negative size succeeded")
+	}
+}
+
+func TestCreateLargerThanFilesystem(t *testing.T) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(DefaultDir, &st); err != nil {
+		t.Fatal(err)
+	}
+	total := int64(st.Blocks) * st.Bsize
+	name := shmtest.Name(t)
+	_, err := Create(name, 2*total)
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Create(%d bytes on a %d-byte filesystem) = %v, want ENOSPC", 2*total, total, err)
+	}
+	if _, err := os.Stat(filepath.Join(DefaultDir, name)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("failed Create left a file: %v", err)
+	}
+}
+
+func TestWithMode(t *testing.T) {
+	old := unix.Umask(0o022)
+	defer unix.Umask(old)
+	name := shmtest.Name(t)
+	s, err := Create(name, 4096, WithMode(0o644))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Remove(name)
+	defer s.Close()
+	st, err := os.Stat(filepath.Join(DefaultDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, want 0644", st.Mode().Perm())
+	}
+}
+
+// writeFile puts a file named name in /dev/shm, removed at cleanup.
+func writeFile(t *testing.T, name string, b []byte) {
+	t.Helper()
+	p := filepath.Join(DefaultDir, name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(p) })
+}
+
+// validHeader returns the bytes of a real, empty segment of size bytes.
+func validHeader(t *testing.T, size int64) []byte {
+	t.Helper()
+	s := createTemp(t, size)
+	return append([]byte(nil), Mem(s)...)
+}
+
+func createTemp(t *testing.T, size int64) *Segment {
+	t.Helper()
+	name := shmtest.Name(t)
+	s, err := Create(name, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(); Remove(name) })
+	return s
+}
+
+func TestOpenValidatesHeader(t *testing.T) {
+	good := validHeader(t, 8192)
+	tests := []struct {
+		name   string
+		mangle func([]byte) []byte
+		want   error
+	}{
+		{"empty", func(b []byte) []byte { return nil }, ErrNotSegment},
+		{"foreign", func(b []byte) []byte { return []byte(strings.Repeat("hello world\n", 1000)) }, ErrNotSegment},
+		{"short header", func(b []byte) []byte { return b[:40] }, ErrTruncated},
+		{"truncated data", func(b []byte) []byte { return b[:4096] }, ErrTruncated},
+		{"newer version", func(b []byte) []byte {
+			binary.LittleEndian.PutUint32(b[OffVersion:], LayoutVersion+1)
+			Resum(b)
+			return b
+		}, ErrVersion},
+		{"bad checksum", func(b []byte) []byte { b[OffCreated]++; return b }, ErrCorrupt},
+		{"bad entry size", func(b []byte) []byte {
+			binary.LittleEndian.PutUint32(b[OffEntrySize:], 64)
+			Resum(b)
+			return b
+		}, ErrCorrupt},
+		{"grown file", func(b []byte) []byte { return append(b, make([]byte, 4096)...) }, ErrCorrupt},
+		{"not ready", func(b []byte) []byte { b[OffState] = 0; return b }, ErrNotReady},
+		{"other pid namespace", func(b []byte) []byte {
+			b[OffPidNS]++
+			Resum(b)
+			return b
+		}, ErrNamespace},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := shmtest.Name(t)
+			writeFile(t, name, tt.mangle(append([]byte(nil), good...)))
+			s, err := Open(name)
+			if err == nil {
+				s.Close()
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Open = %v, want %v", err, tt.want)
+			}
+			var pe *fs.PathError
+			if !errors.As(err, &pe) || !strings.HasSuffix(pe.Path, name) {
+				t.Errorf("Open error %v does not name the file", err)
+			}
+		})
+	}
+}
+
+func TestOpenRefusesNonFiles(t *testing.T) {
+	dir := t.TempDir()
+	link := shmtest.Name(t)
+	if err := os.Symlink(filepath.Join(dir, "target"), filepath.Join(DefaultDir, link)); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(filepath.Join(DefaultDir, link))
+	if _, err := Open(link); !errors.Is(err, ErrNotSegment) {
+		t.Errorf("Open(symlink) = %v, want ErrNotSegment", err)
+	}
+	sub := shmtest.Name(t)
+	if err := os.Mkdir(filepath.Join(DefaultDir, sub), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(filepath.Join(DefaultDir, sub))
+	if _, err := Open(sub); err == nil {
+		t.Error("Open(directory) succeeded")
+	}
+}
+
+func TestRemoveRefusesForeignFile(t *testing.T) {
+	name := shmtest.Name(t)
+	writeFile(t, name, []byte("python's data"))
+	if err := Remove(name); !errors.Is(err, ErrNotSegment) {
+		t.Fatalf("Remove(foreign) = %v, want ErrNotSegment", err)
+	}
+	if _, err := os.Stat(filepath.Join(DefaultDir, name)); err != nil {
+		t.Errorf("foreign file gone after refused Remove: %v", err)
+	}
+}
+
+func TestCreateWithoutTmpfile(t *testing.T) {
+	name := shmtest.Name(t)
+	var during []string
+	noTmp := WithTestHooks(true, func() error {
+		during, _ = filepath.Glob(filepath.Join(DefaultDir, TempPrefix+"*"))
+		return nil
+	})
+	s, err := Create(name, 4096, noTmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Remove(name)
+	defer s.Close()
+	if len(during) == 0 {
+		t.Error("fallback path made no temporary file")
+	}
+	left, _ := filepath.Glob(filepath.Join(DefaultDir, TempPrefix+"*"))
+	if len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+	o, err := Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Close()
+}
+
+// TestNotVisibleBeforeComplete opens the name while Create is between
+// initialising the segment and naming it.
+func TestNotVisibleBeforeComplete(t *testing.T) {
+	for _, noTmp := range []bool{false, true} {
+		name := shmtest.Name(t)
+		var openErr error
+		hook := WithTestHooks(noTmp, func() error {
+			var s *Segment
+			s, openErr = Open(name)
+			if s != nil {
+				s.Close()
+			}
+			return nil
+		})
+		s, err := Create(name, 4096, hook)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		Remove(name)
+		if !errors.Is(openErr, fs.ErrNotExist) {
+			t.Errorf("noTmpfile=%v: Open during Create = %v, want fs.ErrNotExist", noTmp, openErr)
+		}
+	}
+}
+
+func TestFailedCreateLeavesNothing(t *testing.T) {
+	name := shmtest.Name(t)
+	boom := errors.New("boom")
+	for _, noTmp := range []bool{false, true} {
+		_, err := Create(name, 4096, WithTestHooks(noTmp, func() error { return boom }))
+		if !errors.Is(err, boom) {
+			t.Fatalf("Create = %v, want boom", err)
+		}
+	}
+	left, _ := filepath.Glob(filepath.Join(DefaultDir, "*"+name+"*"))
+	tmp, _ := filepath.Glob(filepath.Join(DefaultDir, TempPrefix+"*"))
+	if len(left)+len(tmp) != 0 {
+		t.Errorf("failed Create left %v %v", left, tmp)
+	}
+}
+
+func TestAnonymous(t *testing.T) {
+	a, err := CreateAnonymous(4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if a.Name() != "" {
+		t.Errorf("Name = %q, want empty", a.Name())
+	}
+	obj, err := a.Alloc(ObjectSpec{Name: "x", Kind: "bytes", Size: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := a.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := FromFile(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	obj.Bytes[3] = 42
+	got, err := b.Lookup("x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Bytes[3] != 42 {
+		t.Errorf("second mapping sees %d, want 42", got.Bytes[3])
+	}
+	if err := unix.Ftruncate(FD(b), 0); err == nil {
+		t.Error("anonymous segment could be truncated; it should be sealed")
+	}
+}
+
+func TestFromFileRejectsForeignFile(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString("not a segment")
+	if _, err := FromFile(f); !errors.Is(err, ErrNotSegment) {
+		t.Errorf("FromFile(foreign) = %v, want ErrNotSegment", err)
+	}
+}
+
+func TestUseAfterClose(t *testing.T) {
+	s := createTemp(t, 4096)
+	s.Close()
+	if _, err := s.Alloc(ObjectSpec{Name: "x", Kind: "k", Size: 8}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Alloc after Close = %v, want ErrClosed", err)
+	}
+	if _, err := s.Lookup("x"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Lookup after Close = %v, want ErrClosed", err)
+	}
+	if _, err := s.File(); !errors.Is(err, ErrClosed) {
+		t.Errorf("File after Close = %v, want ErrClosed", err)
+	}
+}
