@@ -3,6 +3,7 @@ package shm
 import (
 	"fmt"
 	"io/fs"
+	"math"
 	"strings"
 	"sync/atomic"
 
@@ -86,7 +87,7 @@ func (s *Segment) Alloc(spec ObjectSpec) (Object, error) {
 	metaOff := (dataLow - int64(len(meta))) &^ 7
 	objOff := (metaOff - spec.Size) &^ (align - 1)
 	entOff := headerSize + int64(len(ents))*entrySize
-	if spec.Size > s.hdr.size || objOff < entOff+entrySize {
+	if spec.Size > s.hdr.size || objOff < entOff+entrySize || len(ents) >= math.MaxUint32 {
 		return Object{}, fmt.Errorf("%w: %s has %d bytes free, object %q needs %d",
 			ErrFull, s, max(0, metaOff-entOff-entrySize), spec.Name, spec.Size)
 	}

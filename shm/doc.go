@@ -15,7 +15,10 @@
 // SIGBUS when a page is first touched. Create initialises the segment
 // completely before it gives it its name: a concurrent Open either finds no
 // segment (fs.ErrNotExist) or a complete one, and a creator killed half-way
-// leaves nothing behind.
+// leaves nothing behind. (On a filesystem without O_TMPFILE it leaves a
+// hidden temporary file, .shmkit-tmp-PID-..., which `shmkit gc` removes.)
+// Segments use the little-endian layout; big-endian machines get
+// ErrNotSupported.
 //
 // Open checks the header before trusting anything in the file. A file that
 // is not a shmkit segment, one that was truncated, one written by a newer

@@ -10,7 +10,8 @@ import (
 )
 
 // Layout version 1; docs/layout.md is the specification. All integers are
-// little-endian.
+// little-endian, the fields other processes update atomically included,
+// which is why segments are refused on big-endian machines (littleEndian).
 const (
 	magic         = "SHMKIT\x00\x00"
 	layoutVersion = 1
@@ -60,6 +61,10 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// littleEndian reports whether this machine stores integers the way the
+// layout does; atomic header words are accessed in native order.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
 // header is the immutable part of a segment header.
 type header struct {
 	version      uint32
@@ -100,7 +105,7 @@ func decodeHeader(b []byte, fileSize int64) (header, error) {
 		return header{}, ErrNotSegment
 	}
 	if len(b) < offState+4 {
-		return header{}, fmt.Errorf("%w: %d bytes, header needs %d", ErrTruncated, len(b), headerSize)
+		return header{}, fmt.Errorf("%w: %d bytes, header needs %d", ErrTruncated, len(b), offState+4)
 	}
 	h := header{
 		version:      le.Uint32(b[offVersion:]),

@@ -88,7 +88,7 @@ func checkName(name string) (string, error) {
 }
 
 // Create creates the named segment with size bytes (rounded up to a whole
-// page; at least one page), reserves its backing store and maps it. It fails
+// page; at least 4096 bytes, at most 1 TiB), reserves its backing store and maps it. It fails
 // with an error matching fs.ErrExist if the name is taken, and one matching
 // syscall.ENOSPC if the filesystem cannot hold it.
 func Create(name string, size int64, opts ...Option) (*Segment, error) {
@@ -125,8 +125,11 @@ func CreateAnonymous(size int64) (*Segment, error) {
 }
 
 func roundSize(size int64) (int64, error) {
-	const page = 4096
-	if size < 0 || size > 1<<48 {
+	if !littleEndian {
+		return 0, ErrNotSupported
+	}
+	page := int64(os.Getpagesize())
+	if size < 0 || size > 1<<40 {
 		return 0, fmt.Errorf("shm: invalid size %d", size)
 	}
 	return max(minSize, (size+page-1)&^(page-1)), nil
@@ -141,6 +144,9 @@ func Open(name string, opts ...Option) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !littleEndian {
+		return nil, ErrNotSupported
+	}
 	path := filepath.Join(getOptions(opts).dir, n)
 	fd, mem, hdr, err := sysOpen(path)
 	if err != nil {
@@ -154,6 +160,9 @@ func Open(name string, opts ...Option) (*Segment, error) {
 // does. The Segment uses its own duplicate of the descriptor; the caller
 // still owns f.
 func FromFile(f *os.File) (*Segment, error) {
+	if !littleEndian {
+		return nil, ErrNotSupported
+	}
 	fd, mem, hdr, err := sysFromFile(f)
 	if err != nil {
 		return nil, err

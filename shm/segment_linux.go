@@ -128,8 +128,11 @@ func sysCreateAnonymous(size int64) (int, []byte, header, error) {
 func sysOpen(path string) (int, []byte, header, error) {
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
-		if errors.Is(err, unix.ELOOP) {
+		switch {
+		case errors.Is(err, unix.ELOOP):
 			err = fmt.Errorf("%w: a symbolic link", ErrNotSegment)
+		case errors.Is(err, unix.EISDIR):
+			err = fmt.Errorf("%w: a directory", ErrNotSegment)
 		}
 		return -1, nil, header{}, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -202,9 +205,9 @@ func sysRemove(path string) error {
 		return &fs.PathError{Op: "remove", Path: path, Err: err}
 	}
 	buf := make([]byte, len(magic))
-	n, _ := unix.Pread(fd, buf, 0)
+	n, err := unix.Pread(fd, buf, 0)
 	unix.Close(fd)
-	if string(buf[:n]) != magic {
+	if err != nil || string(buf[:n]) != magic {
 		return &fs.PathError{Op: "remove", Path: path, Err: ErrNotSegment}
 	}
 	if err := unix.Unlink(path); err != nil {

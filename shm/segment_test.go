@@ -353,3 +353,17 @@ func TestUseAfterClose(t *testing.T) {
 		t.Errorf("File after Close = %v, want ErrClosed", err)
 	}
 }
+
+func TestRemoveRefusesNonFiles(t *testing.T) {
+	dir := shmtest.Name(t)
+	if err := os.Mkdir(filepath.Join(DefaultDir, dir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(filepath.Join(DefaultDir, dir))
+	if err := Remove(dir); !errors.Is(err, ErrNotSegment) {
+		t.Errorf("Remove(directory) = %v, want ErrNotSegment", err)
+	}
+	if _, err := Open(dir); !errors.Is(err, ErrNotSegment) {
+		t.Errorf("Open(directory) = %v, want ErrNotSegment", err)
+	}
+}

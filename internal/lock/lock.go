@@ -11,8 +11,8 @@
 //	bit   31    waiters: some process may be asleep on the word
 //	bits 32-63  low 32 bits of the owner's start time (clock ticks since boot)
 //
-// The word 0x3FFFFFFF (all pid bits set, which no pid reaches: pid_max is at
-// most 2^22) marks a lock made unrecoverable.
+// A word whose pid bits are all set (0x3FFFFFFF; no pid reaches it, since
+// pid_max is at most 2^22) marks a lock made unrecoverable.
 //
 // Locking is one compare-and-swap of 0 to (pid | start<<32), unlocking one
 // compare-and-swap back: no system call when nobody waits. Contended waiters
@@ -23,7 +23,10 @@
 //
 // Because acquisition writes pid and start time in one atomic step, the word
 // always names exactly the process that holds it, and a pid reused by a later
-// process does not match the recorded start time. A waiter that has slept for
+// process does not match the recorded start time. (Only the low 32 bits of
+// the start time are kept: a reused pid could be mistaken for the owner only
+// if it started a multiple of 2^32 clock ticks, about 497 days at 100 Hz,
+// after the owner.) A waiter that has slept for
 // a check interval without being woken reads the owner's /proc entry; if the
 // owner has exited, it takes the lock with the owner-died bit set and Lock
 // returns ErrOwnerDead. The new holder repairs what the lock protects and

@@ -14,6 +14,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/shmkit/shmkit/internal/proc"
+	"github.com/shmkit/shmkit/process"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -51,10 +53,12 @@ func Segment(t testing.TB, size int64) *shm.Segment {
 	return s
 }
 
-// Main runs the tests and then fails the run if they left behind segments
-// named with Prefix, goroutines, or open file descriptors. Call it from
-// TestMain: func TestMain(m *testing.M) { shmtest.Main(m) }.
+// Main runs worker processes (process.Main) and otherwise the tests, and
+// then fails the run if they left behind segments named with Prefix, child
+// processes, goroutines, or open file descriptors. Call it from TestMain:
+// func TestMain(m *testing.M) { shmtest.Main(m) }.
 func Main(m *testing.M, opts ...goleak.Option) {
+	process.Main()
 	// os/exec and os.Pipe start the runtime's poller, which keeps its
 	// descriptors for the life of the process; start it before counting.
 	if r, w, err := os.Pipe(); err == nil {
@@ -63,6 +67,7 @@ func Main(m *testing.M, opts ...goleak.Option) {
 	}
 	fdsBefore := openFDs()
 	code := m.Run()
+	process.StopSpares()
 	if code == 0 {
 		code = check(fdsBefore, opts)
 	}
@@ -76,6 +81,10 @@ func check(fdsBefore int, opts []goleak.Option) int {
 	for _, p := range append(left, tmp...) {
 		fmt.Fprintf(os.Stderr, "shmtest: test left segment %s\n", p)
 		os.Remove(p)
+		code = 1
+	}
+	if kids := children(); len(kids) > 0 {
+		fmt.Fprintf(os.Stderr, "shmtest: tests left child processes running: %v\n", kids)
 		code = 1
 	}
 	if err := goleak.Find(opts...); err != nil {
@@ -106,4 +115,20 @@ func describeFDs() string {
 		fmt.Fprintf(&b, "%s->%s ", e.Name(), target)
 	}
 	return b.String()
+}
+
+// children returns the pids of this process's children.
+func children() []int {
+	ents, _ := os.ReadDir("/proc")
+	var kids []int
+	for _, e := range ents {
+		var pid int
+		if _, err := fmt.Sscan(e.Name(), &pid); err != nil {
+			continue
+		}
+		if ppid, err := proc.Parent(pid); err == nil && ppid == os.Getpid() {
+			kids = append(kids, pid)
+		}
+	}
+	return kids
 }
