@@ -1,0 +1,245 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/shmkit/shmkit/shm"
+)
+
+// envWorker marks a process started as a worker; its value is the
+// descriptor of the control socket.
+const envWorker = "SHMKIT_WORKER"
+
+// controlFD is where a worker finds its control socket (the first of
+// exec.Cmd.ExtraFiles).
+const controlFD = 3
+
+var mainCalled atomic.Bool
+
+func isWorker() bool {
+	_, ok := os.LookupEnv(envWorker)
+	return ok
+}
+
+// Main runs the registered function when this process is a worker, and
+// then exits; otherwise it returns at once. Call it first in main, and in
+// TestMain for tests that start workers.
+func Main() {
+	mainCalled.Store(true)
+	if !isWorker() {
+		return
+	}
+	os.Unsetenv(envWorker)
+	os.Exit(runWorker())
+}
+
+// Info describes the current process.
+type Info struct {
+	Name      string // the worker's name, or "main" outside workers
+	Pid       int
+	ParentPid int
+	Worker    bool
+}
+
+// The worker's own state, set by runWorker before the function runs and
+// not changed afterwards.
+var self struct {
+	info  Info
+	files []*os.File
+	segs  []*os.File
+
+	segsOnce   sync.Once
+	segments   []*shm.Segment
+	segmentErr error
+}
+
+// Current describes the calling process: in a worker, its name, pid and
+// parent's pid.
+func Current() Info {
+	if self.info.Worker {
+		return self.info
+	}
+	return Info{Name: "main", Pid: os.Getpid(), ParentPid: os.Getppid()}
+}
+
+// InheritedFiles returns, in a worker, the files the parent passed with the
+// Files option. The worker owns them.
+func InheritedFiles() []*os.File { return self.files }
+
+// InheritedSegments maps, in a worker, the segments the parent passed with
+// the Segments option, in order. The segments are mapped once, shared by
+// every call, and closed when the worker's function returns.
+func InheritedSegments() ([]*shm.Segment, error) {
+	self.segsOnce.Do(func() {
+		for _, f := range self.segs {
+			s, err := shm.FromFile(f)
+			if err != nil {
+				self.segmentErr = errors.Join(self.segmentErr, err)
+				continue
+			}
+			self.segments = append(self.segments, s)
+		}
+	})
+	return self.segments, self.segmentErr
+}
+
+// runWorker receives a job on the control socket, runs it and reports the
+// outcome; its result is the exit status.
+func runWorker() int {
+	syscall.CloseOnExec(controlFD) // the worker's own children must not hold it
+	f := os.NewFile(controlFD, "shmkit-control")
+	fc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "process: worker control socket: %v\n", err)
+		return 3
+	}
+	conn := fc.(*net.UnixConn)
+	rehearse()
+	writeFrame(conn, nil, nil) // ready: see Prestart
+	payload, files, err := readFrame(conn, maxFiles)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return 0 // a spare whose parent no longer needs it
+		}
+		fmt.Fprintf(os.Stderr, "process: worker: read job: %v\n", err)
+		return 3
+	}
+	var j job
+	if err := cbor.Unmarshal(payload, &j); err != nil || j.NFiles+j.NSegments != len(files) {
+		fmt.Fprintf(os.Stderr, "process: worker: bad job (%v)\n", err)
+		return 3
+	}
+	setEnv(j.Env)
+	if err := os.Chdir(j.Dir); err != nil {
+		fmt.Fprintf(os.Stderr, "process: worker: %v\n", err)
+	}
+	self.info = Info{Name: j.Name, Pid: os.Getpid(), ParentPid: os.Getppid(), Worker: true}
+	self.files, self.segs = files[:j.NFiles], files[j.NFiles:]
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var finished atomic.Bool
+	go watchParent(conn, j.Daemon, &finished, cancel)
+
+	out := call(ctx, j.Func, j.Arg)
+	for _, s := range self.segments {
+		s.Close()
+	}
+	finished.Store(true)
+	b, err := cbor.Marshal(out)
+	if err == nil {
+		err = writeFrame(conn, b, nil)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "process: worker %s: report result: %v\n", j.Name, err)
+	}
+	switch {
+	case out.Panic != "":
+		return 2
+	case out.Err != "":
+		return 1
+	}
+	return 0
+}
+
+// call runs the function, turning a panic into an outcome.
+func call(ctx context.Context, name string, arg []byte) (out outcome) {
+	f := lookup(name)
+	if f == nil {
+		return outcome{Err: fmt.Sprintf("process: function %q is not registered in this program", name)}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			out = outcome{Panic: fmt.Sprintf("%v\n\n%s", r, debug.Stack())}
+		}
+	}()
+	v, err := f(ctx, arg)
+	if err != nil {
+		return outcome{Err: err.Error()}
+	}
+	return outcome{Value: v}
+}
+
+// watchParent waits for the parent's end of the control socket to close,
+// which happens when the parent dies. A daemon then dies too; other
+// workers have their context cancelled.
+func watchParent(conn *net.UnixConn, daemon bool, finished *atomic.Bool, cancel context.CancelFunc) {
+	var b [1]byte
+	for {
+		if _, err := conn.Read(b[:]); err != nil {
+			break
+		}
+	}
+	if finished.Load() {
+		return
+	}
+	if daemon {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	}
+	cancel()
+}
+
+// setEnv makes env the process environment, if it is not already.
+func setEnv(env []string) {
+	if slices.Equal(env, os.Environ()) {
+		return
+	}
+	os.Clearenv()
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			os.Setenv(k, v)
+		}
+	}
+}
+
+// rehearse runs the path a job takes through a worker, on a private
+// socket, before the real job arrives. A fresh process pays for every first
+// time: codec caches built by reflection, heap pages touched, code paged
+// in. On a spare that cost is paid while it waits, not after Start.
+func rehearse() {
+	a, b, err := socketPair()
+	if err != nil {
+		return
+	}
+	var conns [2]*net.UnixConn
+	for i, f := range []*os.File{a, b} {
+		c, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		conns[i] = c.(*net.UnixConn)
+	}
+	dir, _ := os.Getwd()
+	msg, _ := cbor.Marshal(job{Func: "rehearsal", Env: os.Environ(), Dir: dir})
+	go writeFrame(conns[0], msg, nil)
+	if msg, _, err = readFrame(conns[1], maxFiles); err != nil {
+		return
+	}
+	var j job
+	cbor.Unmarshal(msg, &j)
+	setEnv(j.Env)
+	registry.RLock()
+	for _, warm := range registry.warmers {
+		warm()
+	}
+	registry.RUnlock()
+	msg, _ = cbor.Marshal(outcome{Value: msg})
+	go writeFrame(conns[0], msg, nil)
+	readFrame(conns[1], 0)
+}
