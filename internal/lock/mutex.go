@@ -153,3 +153,25 @@ func Owner(w *uint64) int {
 	}
 	return int(v & pidMask)
 }
+
+// Recover acquires the lock for state that is consistent by construction
+// (its writers publish changes atomically), so that an owner's death needs
+// no repair: it marks the lock consistent at once, and takes over even an
+// unrecoverable lock. It reports whether a previous owner died holding it.
+func (m Mutex) Recover(ctx context.Context) (ownerDied bool, err error) {
+	for {
+		err := m.Lock(ctx)
+		switch err {
+		case nil:
+			return false, nil
+		case ErrOwnerDead:
+			return true, m.MarkConsistent()
+		case ErrNotRecoverable:
+			if atomic.CompareAndSwapUint64(m.word, poisoned, m.me) {
+				return true, nil
+			}
+		default:
+			return false, err
+		}
+	}
+}

@@ -1,0 +1,279 @@
+// Package value provides typed cells in shared memory: one value of a
+// fixed-size, pointer-free type, updated atomically by any number of
+// processes.
+//
+// A Cell[T] lives in a segment (package shm) under a name. One process
+// creates it with New; others, which may be other programs, attach with
+// Open, naming the same type:
+//
+//	hits, err := value.New[int64](seg, "hits")   // creator
+//	hits, err := value.Open[int64](seg, "hits")  // every other process
+//	hits.Add(1)
+//
+// T may be a boolean, an integer, a float, a complex number, or an array or
+// struct of those. A type that holds a pointer, slice, map, string,
+// interface, channel or function is refused with an error naming the
+// offending field (matching ErrUnshareable): the garbage collector does not
+// see shared memory, and an address means nothing in another process.
+// Opening a cell as a different type than it was created with fails with
+// shm.ErrTypeMismatch naming both types.
+//
+// # Atomicity across processes
+//
+// Every method is atomic with respect to every other method called on the
+// same cell from any process: Load sees the value as of some completed
+// write, never a torn mixture. A write (Store, Swap, a successful
+// CompareAndSwap, Add, Update) in one process synchronizes before a Load in
+// any process that observes it, in the sense of the Go memory model. In
+// particular Add and Update are read-modify-write operations that lose no
+// updates: nine processes each calling Add(1) fifty times leave exactly
+// 450, which Python's v.value += 1 does not.
+//
+// Cells of 1, 2, 4 or 8 bytes are lock-free: Load, Store, Swap,
+// CompareAndSwap and Add are single atomic instructions (or a
+// compare-and-swap loop, for Add on floats and structs), and Update is a
+// compare-and-swap loop. Larger cells serialise writers with a lock that
+// survives its holder's death, and write into a second copy that is
+// published atomically; readers never wait for writers. If a process dies
+// in the middle of a write, the cell keeps the value it had before that
+// write, and the next writer takes the lock over within
+// lock.CheckInterval (25 ms).
+//
+// CompareAndSwap compares the bits of values, as sync/atomic does: a NaN
+// equals a NaN with the same bits, and 0.0 differs from -0.0.
+//
+// # Lifetime
+//
+// A Cell uses the segment's memory; it must not be used after the segment
+// is closed. Cells are never freed: remove the segment instead.
+package value
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"reflect"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/atom"
+	"github.com/shmkit/shmkit/internal/layout"
+	"github.com/shmkit/shmkit/internal/lock"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// ErrUnshareable reports a type that cannot live in shared memory. It is the
+// same error as array.ErrUnshareable.
+var ErrUnshareable = layout.ErrUnshareable
+
+// Kind is the kind of object a Cell is in its segment's directory.
+const Kind = "value"
+
+// Layout of a cell larger than 8 bytes: a lock word and a sequence count on
+// the first cache line, then two copies of the value. The count's low bit
+// says which copy is current; writers fill the other and then increment it.
+const (
+	offLock  = 0
+	offSeq   = 8
+	offSlots = 64
+)
+
+// Cell is one process's handle on a typed value in shared memory. Its
+// methods may be called from any goroutine.
+type Cell[T any] struct {
+	p     unsafe.Pointer // start of the object
+	add64 bool           // T is an 8-byte integer: Add is one atomic add, inlined
+	ops   *atom.Ops[T]
+	name  string
+
+	// Cells larger than 8 bytes only.
+	mu       lock.Mutex
+	slotSize uintptr // size of T rounded up to 8
+}
+
+// New creates a cell named name in seg, holding T's zero value. It fails
+// with an error matching fs.ErrExist if the segment already has an object
+// of that name (attach to it with Open), ErrUnshareable if T cannot live in
+// shared memory, and shm.ErrFull if the segment has no room.
+func New[T any](seg *shm.Segment, name string) (*Cell[T], error) {
+	spec, err := specFor[T](name)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := seg.Alloc(spec)
+	if err != nil {
+		return nil, fmt.Errorf("value: %w", err)
+	}
+	return newCell[T](obj)
+}
+
+// Open attaches to the existing cell named name in seg. It fails with an
+// error matching fs.ErrNotExist if there is none, and shm.ErrTypeMismatch
+// if it is not a cell of T.
+func Open[T any](seg *shm.Segment, name string) (*Cell[T], error) {
+	spec, err := specFor[T](name)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := seg.Attach(spec)
+	if err != nil {
+		return nil, fmt.Errorf("value: %w", err)
+	}
+	return newCell[T](obj)
+}
+
+func specFor[T any](name string) (shm.ObjectSpec, error) {
+	t := reflect.TypeFor[T]()
+	if err := layout.Check(t); err != nil {
+		return shm.ObjectSpec{}, fmt.Errorf("value: %w", err)
+	}
+	return shm.ObjectSpec{Name: name, Kind: Kind, Type: t.String(), Layout: layout.Describe(t), Size: ObjectSize(t.Size())}, nil
+}
+
+// ObjectSize returns the bytes a cell of a type of the given size occupies.
+func ObjectSize(size uintptr) int64 {
+	if lockFree(size) {
+		return int64(size)
+	}
+	return offSlots + 2*int64(roundUp8(size))
+}
+
+func lockFree(size uintptr) bool { return size == 1 || size == 2 || size == 4 || size == 8 }
+
+func roundUp8(n uintptr) uintptr { return (n + 7) &^ 7 }
+
+func newCell[T any](obj shm.Object) (*Cell[T], error) {
+	c := &Cell[T]{name: obj.Name, ops: atom.For[T](), p: unsafe.Pointer(unsafe.SliceData(obj.Bytes))}
+	c.add64 = c.ops.AddIsWord64()
+	if !c.ops.LockFree() {
+		var err error
+		if c.mu, err = lock.New((*uint64)(unsafe.Add(c.p, offLock))); err != nil {
+			return nil, fmt.Errorf("value: %w", err)
+		}
+		c.slotSize = roundUp8(c.ops.Size())
+	}
+	return c, nil
+}
+
+// Name returns the cell's name in its segment.
+func (c *Cell[T]) Name() string { return c.name }
+
+// Load returns the value. It never waits for writers.
+func (c *Cell[T]) Load() T {
+	if c.ops.LockFree() {
+		return c.ops.Load(c.p)
+	}
+	var v T
+	seq := (*uint64)(unsafe.Add(c.p, offSeq))
+	for {
+		s := atomic.LoadUint64(seq)
+		atom.LoadWords(unsafe.Pointer(&v), c.slot(s), c.ops.Size())
+		// Writers fill the other copy; this one can only have changed if
+		// the count moved on (twice) meanwhile.
+		if atomic.LoadUint64(seq) == s {
+			return v
+		}
+	}
+}
+
+// Store sets the value.
+func (c *Cell[T]) Store(v T) {
+	if c.ops.LockFree() {
+		c.ops.Store(c.p, v)
+		return
+	}
+	c.write(func(T) (T, bool) { return v, true })
+}
+
+// Swap sets the value and returns the previous one.
+func (c *Cell[T]) Swap(v T) T {
+	if c.ops.LockFree() {
+		return c.ops.Swap(c.p, v)
+	}
+	old, _, _ := c.write(func(T) (T, bool) { return v, true })
+	return old
+}
+
+// CompareAndSwap sets the value to new if it equals old (bit for bit), and
+// reports whether it did.
+func (c *Cell[T]) CompareAndSwap(old, new T) bool {
+	if c.ops.LockFree() {
+		return c.ops.CompareAndSwap(c.p, old, new)
+	}
+	_, _, swapped := c.write(func(cur T) (T, bool) {
+		return new, bytes.Equal(asBytes(&cur), asBytes(&old))
+	})
+	return swapped
+}
+
+// Add adds delta to the value and returns the new value. Integers wrap
+// around; structs and arrays are added field by field. Add panics if T is
+// not a number or an array or struct of numbers (a bool, say).
+func (c *Cell[T]) Add(delta T) T {
+	if c.add64 {
+		// The common counter, kept small enough for the compiler to
+		// inline: T is an 8-byte integer, so its bits are a uint64.
+		r := atomic.AddUint64((*uint64)(c.p), *(*uint64)(unsafe.Pointer(&delta)))
+		return *(*T)(unsafe.Pointer(&r))
+	}
+	return c.add(delta)
+}
+
+func (c *Cell[T]) add(delta T) T {
+	if c.ops.LockFree() {
+		return c.ops.Add(c.p, delta)
+	}
+	if !c.ops.Numeric() {
+		c.ops.Sum(delta, delta) // panics, naming T, before taking the lock
+	}
+	_, new, _ := c.write(func(cur T) (T, bool) { return c.ops.Sum(cur, delta), true })
+	return new
+}
+
+// Update replaces the value v with f(v), atomically with respect to every
+// other operation on the cell in any process, and returns the new value.
+// For cells of at most 8 bytes f may run more than once, when another
+// process changes the value meanwhile, so it must not have side effects;
+// for larger cells it runs once, under the cell's lock, and must be quick.
+// If f panics, the value is unchanged.
+func (c *Cell[T]) Update(f func(T) T) T {
+	if c.ops.LockFree() {
+		_, new := c.ops.Update(c.p, f)
+		return new
+	}
+	_, new, _ := c.write(func(cur T) (T, bool) { return f(cur), true })
+	return new
+}
+
+// write runs f on the current value under the cell's lock and, when f says
+// so, publishes its result: into the copy readers are not using, then by
+// advancing the sequence count. It returns the value before, the value
+// after, and whether f's result was written.
+func (c *Cell[T]) write(f func(T) (T, bool)) (old, new T, wrote bool) {
+	// A writer that died left the current copy intact, so the lock needs
+	// no repair.
+	if _, err := c.mu.Recover(context.Background()); err != nil {
+		// Recover fails only when it cannot wait, and it waits forever.
+		panic(fmt.Sprintf("value: lock of cell %q: %v", c.name, err))
+	}
+	defer c.mu.Unlock()
+	seq := (*uint64)(unsafe.Add(c.p, offSeq))
+	s := atomic.LoadUint64(seq)
+	atom.LoadWords(unsafe.Pointer(&old), c.slot(s), c.ops.Size())
+	new, wrote = f(old)
+	if !wrote {
+		return old, old, false
+	}
+	atom.StoreWords(c.slot(s+1), unsafe.Pointer(&new), c.ops.Size())
+	atomic.StoreUint64(seq, s+1)
+	return old, new, true
+}
+
+// slot returns the copy that sequence count s designates as current.
+func (c *Cell[T]) slot(s uint64) unsafe.Pointer {
+	return unsafe.Add(c.p, offSlots+uintptr(s&1)*c.slotSize)
+}
+
+func asBytes[T any](v *T) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(v)), unsafe.Sizeof(*v))
+}
