@@ -27,6 +27,9 @@ import (
 // Workload is an operation to measure.
 type Workload struct {
 	Name string
+	// Goroutines makes Run use goroutines of the measuring process instead
+	// of worker processes: the in-process baseline for an operation.
+	Goroutines bool
 	// Setup runs once, in the measuring process, and creates the objects
 	// the operation uses in seg.
 	Setup func(seg *shm.Segment) error
@@ -133,15 +136,8 @@ func Run(ctx context.Context, name string, procs, n int) (Result, error) {
 	if err := w.Setup(seg); err != nil {
 		return Result{}, err
 	}
-	if procs == 0 {
-		loop, cleanup, err := w.Prepare(seg)
-		if err != nil {
-			return Result{}, err
-		}
-		defer cleanup()
-		t0 := time.Now()
-		loop(n)
-		return Result{Workload: name, Procs: 0, Ops: int64(n), Elapsed: time.Since(t0)}, nil
+	if procs == 0 || w.Goroutines {
+		return runGoroutines(w, seg, max(procs, 1), n)
 	}
 	ready, err := value.New[int64](seg, "bench.ready")
 	if err != nil {
@@ -189,6 +185,31 @@ func Run(ctx context.Context, name string, procs, n int) (Result, error) {
 		return Result{}, err
 	}
 	return Result{Workload: name, Procs: procs, Ops: int64(procs) * int64(n), Elapsed: elapsed}, nil
+}
+
+// runGoroutines runs the workload in g goroutines of this process.
+func runGoroutines(w *Workload, seg *shm.Segment, g, n int) (Result, error) {
+	loops := make([]func(int), g)
+	for i := range loops {
+		loop, cleanup, err := w.Prepare(seg)
+		if err != nil {
+			return Result{}, err
+		}
+		defer cleanup()
+		loops[i] = loop
+	}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for _, loop := range loops {
+		wg.Go(func() {
+			<-start
+			loop(n)
+		})
+	}
+	t0 := time.Now()
+	close(start)
+	wg.Wait()
+	return Result{Workload: w.Name, Procs: g, Ops: int64(g) * int64(n), Elapsed: time.Since(t0)}, nil
 }
 
 // Median returns the middle value of xs (the upper middle for even counts).

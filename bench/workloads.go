@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/shmkit/shmkit/array"
 	"github.com/shmkit/shmkit/shm"
 	"github.com/shmkit/shmkit/value"
 )
@@ -51,4 +52,48 @@ var (
 			}, func() {}, nil
 		},
 	})
+
+	// GoAdd is atomic.AddInt64 on one word of private memory, shared by
+	// goroutines of one process: Go's own in-process cost.
+	GoAdd = Register(&Workload{
+		Name:       "go.add",
+		Goroutines: true,
+		Setup:      func(*shm.Segment) error { return nil },
+		Prepare: func(seg *shm.Segment) (func(int), func(), error) {
+			return func(n int) {
+				for range n {
+					atomic.AddInt64(&goCounter.n, 1)
+				}
+			}, func() {}, nil
+		},
+	})
+
+	// ArrayAdd is array.Array[int64].Add cycling over 64 elements (eight
+	// cache lines), as processes aggregating into a histogram do.
+	ArrayAdd = Register(&Workload{
+		Name: "array.add",
+		Setup: func(seg *shm.Segment) error {
+			_, err := array.New[int64](seg, "hist", 64)
+			return err
+		},
+		Prepare: func(seg *shm.Segment) (func(int), func(), error) {
+			a, err := array.Open[int64](seg, "hist")
+			if err != nil {
+				return nil, nil, err
+			}
+			return func(n int) {
+				for i := range n {
+					a.Add(i&63, 1)
+				}
+			}, func() {}, nil
+		},
+	})
 )
+
+// goCounter is the word GoAdd's goroutines share, padded to its own cache
+// line.
+var goCounter struct {
+	_ [64]byte
+	n int64
+	_ [56]byte
+}

@@ -223,9 +223,7 @@ func (c *Cell[T]) add(delta T) T {
 	if c.ops.LockFree() {
 		return c.ops.Add(c.p, delta)
 	}
-	if !c.ops.Numeric() {
-		c.ops.Sum(delta, delta) // panics, naming T, before taking the lock
-	}
+	c.ops.MustBeNumeric() // before taking the lock
 	_, new, _ := c.write(func(cur T) (T, bool) { return c.ops.Sum(cur, delta), true })
 	return new
 }
@@ -276,4 +274,41 @@ func (c *Cell[T]) slot(s uint64) unsafe.Pointer {
 
 func asBytes[T any](v *T) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(v)), unsafe.Sizeof(*v))
+}
+
+// Peek returns the bytes of the value a cell object holds, read as
+// consistently as Load reads it, for tools that do not know the cell's Go
+// type (the shmkit command decodes them with the object's layout).
+func Peek(obj shm.Object) ([]byte, error) {
+	t, err := layout.Parse(obj.Layout)
+	if err != nil {
+		return nil, err
+	}
+	size := uintptr(t.Size)
+	if obj.Kind != Kind || obj.Size != ObjectSize(size) {
+		return nil, fmt.Errorf("value: %w: object %q is a %s of %d bytes, not a value of %s",
+			shm.ErrTypeMismatch, obj.Name, obj.Kind, obj.Size, obj.Type)
+	}
+	out := make([]byte, size)
+	p := unsafe.Pointer(unsafe.SliceData(obj.Bytes))
+	if lockFree(size) {
+		// Lock-free cells are aligned to their size; read the whole word.
+		var w uint64
+		switch size {
+		case 8:
+			w = atomic.LoadUint64((*uint64)(p))
+		default:
+			w = uint64(atomic.LoadUint32((*uint32)(p)))
+		}
+		copy(out, unsafe.Slice((*byte)(unsafe.Pointer(&w)), size))
+		return out, nil
+	}
+	seq := (*uint64)(unsafe.Add(p, offSeq))
+	for {
+		s := atomic.LoadUint64(seq)
+		atom.LoadWords(unsafe.Pointer(&out[0]), unsafe.Add(p, offSlots+uintptr(s&1)*roundUp8(size)), size)
+		if atomic.LoadUint64(seq) == s {
+			return out, nil
+		}
+	}
 }

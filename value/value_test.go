@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -43,42 +42,17 @@ func open[T any](seg *shm.Segment, name string) *value.Cell[T] {
 	return c
 }
 
-// waitFor checks in on the cell "ready" and spins until the cell "go" is
-// set, so that workers start their loops together (see release).
+// waitFor opens the segment's gate; see shmtest.NewGate.
 func waitFor(seg *shm.Segment) {
-	open[int64](seg, "ready").Add(1)
-	start := open[bool](seg, "go")
-	for !start.Load() {
-		runtime.Gosched()
+	if err := shmtest.Await(seg); err != nil {
+		panic(err)
 	}
 }
 
-// release waits until n workers have checked in with waitFor and lets
-// them all go at once. Workers boot milliseconds apart; without this their
-// loops would not overlap.
-func release(t *testing.T, seg *shm.Segment, ps []*process.Process) {
-	t.Helper()
-	ready := open[int64](seg, "ready")
-	deadline := time.Now().Add(time.Minute)
-	for ready.Load() < int64(len(ps)) {
-		for _, p := range ps {
-			if !p.IsAlive() {
-				t.Fatalf("worker ended before the start: %v", p.Join(context.Background()))
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d workers ready after a minute", ready.Load(), len(ps))
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
-	open[bool](seg, "go").Store(true)
-}
-
-// newSegment returns a segment with the cells waitFor and release use.
+// newSegment returns a segment with a gate for the workers.
 func newSegment(t *testing.T) *shm.Segment {
 	seg := shmtest.Segment(t, 1<<16)
-	mustNew[int64](t, seg, "ready")
-	mustNew[bool](t, seg, "go")
+	shmtest.NewGate(t, seg)
 	return seg
 }
 
@@ -120,30 +94,6 @@ func mustNew[T any](t *testing.T, seg *shm.Segment, name string) *value.Cell[T] 
 	return c
 }
 
-func startAll(t *testing.T, n int, start func() (*process.Process, error)) []*process.Process {
-	t.Helper()
-	ps := make([]*process.Process, n)
-	for i := range ps {
-		p, err := start()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ps[i] = p
-	}
-	return ps
-}
-
-func joinAll(t *testing.T, ps []*process.Process) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	for _, p := range ps {
-		if err := p.Join(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // TestProcessesAddExact is Python's lost-update tutorial done right: N
 // processes × M increments, released together, end exactly at N×M, for
 // every kind of cell.
@@ -156,11 +106,11 @@ func TestProcessesAddExact(t *testing.T) {
 			b := mustNew[int8](t, seg, "byte")
 			sm := mustNew[small](t, seg, "small")
 			st := mustNew[stats](t, seg, "stats")
-			ps := startAll(t, tc.procs, func() (*process.Process, error) {
+			ps := shmtest.Start(t, tc.procs, func(int) (*process.Process, error) {
 				return adder.Start(job{Segment: seg.Name(), Iters: tc.iters})
 			})
-			release(t, seg, ps)
-			joinAll(t, ps)
+			shmtest.Release(t, seg, ps)
+			shmtest.JoinAll(t, ps)
 			total := int64(tc.procs * tc.iters)
 			if got := counter.Load(); got != total {
 				t.Errorf("int64 counter = %d, want %d", got, total)
@@ -237,10 +187,10 @@ func TestNoTornReads(t *testing.T) {
 	seg := newSegment(t)
 	mustNew[stats](t, seg, "stats")
 	j := job{Segment: seg.Name(), Iters: 200000}
-	writers := startAll(t, 2, func() (*process.Process, error) { return storer.Start(j) })
-	readers := startAll(t, 2, func() (*process.Process, error) { return reader.Start(j) })
-	release(t, seg, append(writers, readers...))
-	joinAll(t, append(writers, readers...))
+	writers := shmtest.Start(t, 2, func(int) (*process.Process, error) { return storer.Start(j) })
+	readers := shmtest.Start(t, 2, func(int) (*process.Process, error) { return reader.Start(j) })
+	shmtest.Release(t, seg, append(writers, readers...))
+	shmtest.JoinAll(t, append(writers, readers...))
 	for _, r := range readers {
 		var distinct int
 		if err := r.Result(&distinct); err != nil {

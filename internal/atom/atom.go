@@ -210,11 +210,16 @@ func (o *Ops[T]) notNumeric() string {
 	return fmt.Sprintf("shmkit: Add on %s, which is not a number or a struct or array of numbers", o.name)
 }
 
-// Sum returns a + b, adding field by field. It panics if T is not numeric.
-func (o *Ops[T]) Sum(a, b T) T {
+// MustBeNumeric panics, naming T, unless Add is defined for T.
+func (o *Ops[T]) MustBeNumeric() {
 	if o.add == addNone {
 		panic(o.notNumeric())
 	}
+}
+
+// Sum returns a + b, adding field by field. It panics if T is not numeric.
+func (o *Ops[T]) Sum(a, b T) T {
+	o.MustBeNumeric()
 	pa, pb := unsafe.Pointer(&a), unsafe.Pointer(&b)
 	for _, l := range o.leaves {
 		x, y := unsafe.Add(pa, l.Off), unsafe.Add(pb, l.Off)

@@ -4,19 +4,23 @@
 package shmtest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/shmkit/shmkit/internal/proc"
 	"github.com/shmkit/shmkit/process"
 	"github.com/shmkit/shmkit/shm"
+	"github.com/shmkit/shmkit/value"
 )
 
 var seq atomic.Int64
@@ -131,4 +135,103 @@ func children() []int {
 		}
 	}
 	return kids
+}
+
+// Gate cell names: workers count themselves in on the first and wait for
+// the second.
+const (
+	gateReady = "shmtest.gate.ready"
+	gateGo    = "shmtest.gate.go"
+)
+
+// NewGate adds to seg the cells that let worker processes start together:
+// each worker calls Await, and Release lets them all go once every one has
+// arrived. Workers boot milliseconds apart; loops that should contend must
+// not start as each worker happens to finish booting.
+func NewGate(t testing.TB, seg *shm.Segment) {
+	t.Helper()
+	if _, err := value.New[int64](seg, gateReady); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := value.New[bool](seg, gateGo); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Await, in a worker, checks in at the gate in seg and waits until it
+// opens.
+func Await(seg *shm.Segment) error {
+	ready, err := value.Open[int64](seg, gateReady)
+	if err != nil {
+		return err
+	}
+	open, err := value.Open[bool](seg, gateGo)
+	if err != nil {
+		return err
+	}
+	ready.Add(1)
+	for !open.Load() {
+		runtime.Gosched()
+	}
+	return nil
+}
+
+// Release waits until every worker in ps has checked in at the gate in seg
+// and opens it. It fails the test if a worker ends first or they do not
+// all arrive within a minute.
+func Release(t testing.TB, seg *shm.Segment, ps []*process.Process) {
+	t.Helper()
+	ready, err := value.Open[int64](seg, gateReady)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, err := value.Open[bool](seg, gateGo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for ready.Load() < int64(len(ps)) {
+		for _, p := range ps {
+			if !p.IsAlive() {
+				t.Fatalf("worker %s ended before the gate opened: %v", p.Name(), p.Join(context.Background()))
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d workers at the gate after a minute", ready.Load(), len(ps))
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	open.Store(true)
+}
+
+// Start starts n workers with start and returns them.
+func Start(t testing.TB, n int, start func(i int) (*process.Process, error)) []*process.Process {
+	t.Helper()
+	ps := make([]*process.Process, 0, n)
+	for i := range n {
+		p, err := start(i)
+		if err != nil {
+			for _, p := range ps {
+				p.Kill()
+				<-p.Done()
+			}
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// JoinAll joins every worker in ps and fails the test for any that failed
+// or did not end within a minute.
+func JoinAll(t testing.TB, ps []*process.Process) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, p := range ps {
+		if err := p.Join(ctx); err != nil {
+			p.Kill()
+			t.Errorf("worker %s: %v", p.Name(), err)
+		}
+	}
 }
