@@ -125,15 +125,11 @@ func TestProcessesAddExact(t *testing.T) {
 
 var (
 	bulkWriter = process.Register("array_test.bulkWriter", func(ctx context.Context, j job) (int, error) {
-		seg, err := openJob(j)
+		seg, a, err := attachBulk(j)
 		if err != nil {
 			return 0, err
 		}
 		defer seg.Close()
-		a := attach[int64](seg, "bulk")
-		if err := shmtest.Await(seg); err != nil {
-			return 0, err
-		}
 		src := make([]int64, a.Len())
 		for i := range j.Iters {
 			for k := range src {
@@ -146,15 +142,11 @@ var (
 		return 0, nil
 	})
 	bulkReader = process.Register("array_test.bulkReader", func(ctx context.Context, j job) (int, error) {
-		seg, err := openJob(j)
+		seg, a, err := attachBulk(j)
 		if err != nil {
 			return 0, err
 		}
 		defer seg.Close()
-		a := attach[int64](seg, "bulk")
-		if err := shmtest.Await(seg); err != nil {
-			return 0, err
-		}
 		dst := make([]int64, a.Len())
 		distinct, last := 0, int64(-1)
 		for range j.Iters {
@@ -174,6 +166,21 @@ var (
 		return distinct, nil
 	})
 )
+
+// attachBulk opens the job's segment and its "bulk" array, and waits at
+// the gate.
+func attachBulk(j job) (*shm.Segment, *array.Array[int64], error) {
+	seg, err := openJob(j)
+	if err != nil {
+		return nil, nil, err
+	}
+	a := attach[int64](seg, "bulk")
+	if err := shmtest.Await(seg); err != nil {
+		seg.Close()
+		return nil, nil, err
+	}
+	return seg, a, nil
+}
 
 // TestBulkCopiesConsistent has two processes CopyFrom whole arrays of one
 // repeated number while two others CopyTo: no copy may see a mixture.
