@@ -112,8 +112,11 @@ func runWorker() int {
 	writeFrame(conn, nil, nil) // ready: see Prestart
 	payload, files, err := readFrame(conn, maxFiles)
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return 0 // a spare whose parent no longer needs it
+		// A spare whose parent no longer needs it: the parent closed its
+		// end, or exited, and the kernel reports a reset rather than end
+		// of file when the spare's ready frame was still unread.
+		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+			return 0
 		}
 		fmt.Fprintf(os.Stderr, "process: worker: read job: %v\n", err)
 		return 3
