@@ -1,0 +1,213 @@
+//go:build linux
+
+// Package examples_test builds each example program, runs it, and checks
+// what it prints, so that the examples users read first keep working.
+package examples_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shmkit/shm"
+)
+
+func TestExamples(t *testing.T) {
+	goBin, err := exec.LookPath("go") // go test puts its own GOROOT/bin first in PATH
+	if err != nil {
+		t.Skipf("go command not found: %v", err)
+	}
+	dir, err := os.Getwd() // go test runs tests in the package directory: examples/
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		check func(t *testing.T, lines []string, pid int)
+	}{
+		{"counter", checkCounter},
+		{"squares", checkSquares},
+		{"lifecycle", checkLifecycle},
+		{"aggregate", checkAggregate},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			bin := filepath.Join(t.TempDir(), tt.name)
+			build := exec.CommandContext(t.Context(), goBin, "build", "-o", bin, "./"+tt.name)
+			build.Dir = dir
+			if out, err := build.CombinedOutput(); err != nil {
+				t.Fatalf("go build ./%s: %v\n%s", tt.name, err, out)
+			}
+
+			stdout, stderr, pid := runExample(t, bin)
+			lines := strings.Split(strings.TrimRight(stdout, "\n"), "\n")
+			tt.check(t, lines, pid)
+			if t.Failed() {
+				t.Logf("stdout:\n%s", stdout)
+			}
+			checkStderr(t, stderr)
+			checkNoSegmentsLeft(t, tt.name, pid)
+		})
+	}
+}
+
+// runExample runs the example binary and returns its output and pid. It
+// fails the test unless the example exits with status 0 within a minute.
+func runExample(t *testing.T, bin string) (stdout, stderr string, pid int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	// Workers inherit the example's stdout and stderr, so Wait also waits
+	// for every worker (spares included) to let go of them. WaitDelay
+	// bounds that, and turns a worker outliving its parent into an error.
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	switch {
+	case errors.Is(err, exec.ErrWaitDelay):
+		t.Errorf("workers of %s still held its output %v after it exited", filepath.Base(bin), cmd.WaitDelay)
+	case ctx.Err() != nil:
+		t.Errorf("%s did not finish within the timeout: %v", filepath.Base(bin), err)
+	case err != nil:
+		t.Errorf("%s: %v", filepath.Base(bin), err)
+	}
+	return out.String(), errOut.String(), cmd.Process.Pid
+}
+
+// checkStderr fails the test if the example wrote anything to stderr.
+func checkStderr(t *testing.T, stderr string) {
+	t.Helper()
+	for line := range strings.Lines(stderr) {
+		if line = strings.TrimRight(line, "\n"); line != "" {
+			t.Errorf("unexpected stderr: %s", line)
+		}
+	}
+}
+
+// checkNoSegmentsLeft fails the test if the example run with the given pid
+// left a segment in /dev/shm: the examples name theirs
+// shmkit-example-NAME-PID, and shm.Create's temporary files are
+// .shmkit-tmp-PID-*.
+func checkNoSegmentsLeft(t *testing.T, name string, pid int) {
+	t.Helper()
+	for _, pattern := range []string{
+		fmt.Sprintf("shmkit-example-%s-%d*", name, pid),
+		fmt.Sprintf(".shmkit-tmp-%d-*", pid),
+	} {
+		left, err := filepath.Glob(filepath.Join(shm.DefaultDir, pattern))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range left {
+			t.Errorf("example left %s behind", p)
+			os.Remove(p)
+		}
+	}
+}
+
+func checkCounter(t *testing.T, lines []string, pid int) {
+	last := ""
+	for _, l := range lines {
+		if strings.TrimSpace(l) != "" {
+			last = l
+		}
+	}
+	if last != "450" {
+		t.Errorf("last line = %q, want %q", last, "450")
+	}
+}
+
+var workerLine = regexp.MustCompile(`^worker-(\d+) pid (\d+): (\d+)\*(\d+) = (\d+)$`)
+
+func checkSquares(t *testing.T, lines []string, pid int) {
+	// Workers print in any order, each once, with its own pid.
+	seen := make(map[int]bool)
+	pids := make(map[int]bool)
+	for _, l := range lines {
+		m := workerLine.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		n, _ := strconv.Atoi(m[1])
+		wpid, _ := strconv.Atoi(m[2])
+		a, _ := strconv.Atoi(m[3])
+		b, _ := strconv.Atoi(m[4])
+		sq, _ := strconv.Atoi(m[5])
+		if a != n || b != n || sq != n*n {
+			t.Errorf("worker line %q, want worker-%d pid P: %d*%d = %d", l, n, n, n, n*n)
+		}
+		if seen[n] {
+			t.Errorf("worker-%d printed twice", n)
+		}
+		seen[n] = true
+		if wpid == pid || pids[wpid] {
+			t.Errorf("worker line %q: pid %d is the parent's or another worker's", l, wpid)
+		}
+		pids[wpid] = true
+	}
+	for n := 1; n <= 9; n++ {
+		if !seen[n] {
+			t.Errorf("no line from worker-%d", n)
+		}
+	}
+
+	// The parent's collected results come in order, then "done".
+	var want []string
+	for n := 1; n <= 9; n++ {
+		want = append(want, fmt.Sprintf("%d %d", n, n*n))
+	}
+	want = append(want, "done")
+	checkInOrder(t, lines, want)
+	if last := lines[len(lines)-1]; last != "done" {
+		t.Errorf("last line = %q, want %q", last, "done")
+	}
+}
+
+func checkLifecycle(t *testing.T, lines []string, pid int) {
+	checkInOrder(t, lines, []string{
+		"alive: true",
+		"alive: false",
+		"exitcode: -15",
+		"exitcode: 0",
+		"join timed out: true",
+		"exitcode: -9",
+	})
+}
+
+func checkAggregate(t *testing.T, lines []string, pid int) {
+	var want []string
+	for b := range 10 {
+		want = append(want, fmt.Sprintf("bucket %d: 4000", b))
+	}
+	want = append(want, "total: 40000")
+	checkInOrder(t, lines, want)
+}
+
+// checkInOrder fails the test unless every line of want appears in lines,
+// in that order (other lines may come between them).
+func checkInOrder(t *testing.T, lines, want []string) {
+	t.Helper()
+	i := 0
+	for _, l := range lines {
+		if i < len(want) && l == want[i] {
+			i++
+		}
+	}
+	if i < len(want) {
+		t.Errorf("output lacks %q (after %q)", want[i], want[:i])
+	}
+}
