@@ -329,11 +329,11 @@ func (a *Array[T]) lockElem() {
 	}
 }
 
-// Peek returns the element type's layout and the bytes of at most max
-// elements of an array object, with the array's length, for tools that do
-// not know its Go type. The copy is taken without the array's lock, so it
-// is not atomic with respect to writers.
-func Peek(obj shm.Object, max int) (elems []byte, length int, err error) {
+// Peek returns the bytes of the first elements of an array object, at most
+// max of them, and the array's length, for tools that do not know its Go
+// type (decode them with the object's layout). The copy is taken without
+// the array's lock, so it is not atomic with respect to writers.
+func Peek(obj shm.Object, maxElems int) (elems []byte, length int, err error) {
 	t, err := layout.Parse(obj.Layout)
 	if err != nil {
 		return nil, 0, err
@@ -344,6 +344,6 @@ func Peek(obj shm.Object, max int) (elems []byte, length int, err error) {
 			shm.ErrTypeMismatch, obj.Name, obj.Kind, obj.Size, obj.Type)
 	}
 	length = int(body / int64(t.Size))
-	n := min(length, max) * t.Size
+	n := min(length, max(maxElems, 0)) * t.Size
 	return append([]byte(nil), obj.Bytes[HeaderSize:HeaderSize+n]...), length, nil
 }

@@ -200,6 +200,13 @@ func (s *Segment) Size() int64 { return s.hdr.size }
 // Creator returns the pid of the process that created the segment.
 func (s *Segment) Creator() int { return s.hdr.creatorPid }
 
+// CreatorRunning reports whether the process that created the segment is
+// still running. It compares start times, so a later process that reused
+// the pid does not count.
+func (s *Segment) CreatorRunning() bool {
+	return proc.Alive(s.hdr.creatorPid, s.hdr.creatorStart, ^uint64(0))
+}
+
 // Created returns when the segment was created.
 func (s *Segment) Created() time.Time { return s.hdr.created }
 

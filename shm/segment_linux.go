@@ -204,11 +204,23 @@ func sysRemove(path string) error {
 	if err != nil {
 		return &fs.PathError{Op: "remove", Path: path, Err: err}
 	}
+	var opened unix.Stat_t
 	buf := make([]byte, len(magic))
 	n, err := unix.Pread(fd, buf, 0)
+	if err == nil {
+		err = unix.Fstat(fd, &opened)
+	}
 	unix.Close(fd)
 	if err != nil || string(buf[:n]) != magic {
 		return &fs.PathError{Op: "remove", Path: path, Err: ErrNotSegment}
+	}
+	// Unlink by name only if the name still refers to the file checked.
+	var named unix.Stat_t
+	if err := unix.Lstat(path, &named); err != nil {
+		return &fs.PathError{Op: "remove", Path: path, Err: err}
+	}
+	if named.Dev != opened.Dev || named.Ino != opened.Ino {
+		return &fs.PathError{Op: "remove", Path: path, Err: fmt.Errorf("%w: replaced while being removed", ErrNotSegment)}
 	}
 	if err := unix.Unlink(path); err != nil {
 		return &fs.PathError{Op: "remove", Path: path, Err: err}

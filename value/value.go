@@ -285,7 +285,7 @@ func Peek(obj shm.Object) ([]byte, error) {
 		return nil, err
 	}
 	size := uintptr(t.Size)
-	if obj.Kind != Kind || obj.Size != ObjectSize(size) {
+	if obj.Kind != Kind || size == 0 || obj.Size != ObjectSize(size) {
 		return nil, fmt.Errorf("value: %w: object %q is a %s of %d bytes, not a value of %s",
 			shm.ErrTypeMismatch, obj.Name, obj.Kind, obj.Size, obj.Type)
 	}

@@ -194,3 +194,14 @@ func TestLeaves(t *testing.T) {
 		t.Error("Leaves(mixed) numeric = true, want false (it has a bool)")
 	}
 }
+
+func TestParseBoundsFormatWork(t *testing.T) {
+	for _, s := range []string{"[1000000000][1000000000]struct {}", "[70000][1000]struct { A [0]int8 }"} {
+		if _, err := Parse(s); err == nil {
+			t.Errorf("Parse(%q) accepted a type that would take too long to format", s)
+		}
+	}
+	if _, err := Parse("[1000][1000]int8"); err != nil {
+		t.Errorf("Parse of a million bytes: %v", err)
+	}
+}

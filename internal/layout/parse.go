@@ -20,6 +20,8 @@ type Type struct {
 	Len    int     // arrays
 	Elem   *Type   // arrays
 	Fields []Field // structs
+
+	nodes int // values Format visits: bounded, since descriptors come from other processes
 }
 
 // Field is one field of a struct Type.
@@ -35,9 +37,14 @@ var scalarSize = map[string]int{
 	"complex64": 8, "complex128": 16,
 }
 
-// maxParseDepth bounds nesting, since descriptors come from files that any
-// process with write access may have scribbled on.
-const maxParseDepth = 32
+// maxParseDepth bounds nesting, and maxNodes the values Format visits (an
+// array of a billion empty structs has size zero but is no quick print),
+// since descriptors come from files that any process with write access may
+// have scribbled on.
+const (
+	maxParseDepth = 32
+	maxNodes      = 1 << 26
+)
 
 // Parse parses a descriptor produced by Describe.
 func Parse(desc string) (*Type, error) {
@@ -87,13 +94,13 @@ func (p *parser) typ(depth int) (*Type, error) {
 		if err != nil {
 			return nil, err
 		}
-		if elem.Size != 0 && n > math.MaxInt32/elem.Size {
+		if elem.Size != 0 && n > math.MaxInt32/elem.Size || n > maxNodes/elem.nodes {
 			return nil, errors.New("array too large")
 		}
-		return &Type{Kind: "array", Len: n, Elem: elem, Size: n * elem.Size, Align: elem.Align}, nil
+		return &Type{Kind: "array", Len: n, Elem: elem, Size: n * elem.Size, Align: elem.Align, nodes: max(1, n*elem.nodes)}, nil
 	case strings.HasPrefix(p.s, "struct {"):
 		p.s = p.s[len("struct {"):]
-		t := &Type{Kind: "struct", Align: 1}
+		t := &Type{Kind: "struct", Align: 1, nodes: 1}
 		off := 0
 		for {
 			p.skipSpace()
@@ -123,6 +130,9 @@ func (p *parser) typ(depth int) (*Type, error) {
 				return nil, errors.New("struct too large")
 			}
 			t.Align = max(t.Align, ft.Align)
+			if t.nodes += ft.nodes; t.nodes > maxNodes {
+				return nil, errors.New("struct too large")
+			}
 		}
 		// gc pads a struct whose last field has size zero, so that a pointer
 		// to that field cannot point past the struct.
@@ -141,7 +151,7 @@ func (p *parser) typ(depth int) (*Type, error) {
 		if strings.HasPrefix(name, "complex") {
 			align = size / 2
 		}
-		return &Type{Kind: name, Size: size, Align: align}, nil
+		return &Type{Kind: name, Size: size, Align: align, nodes: 1}, nil
 	}
 }
 
