@@ -189,16 +189,3 @@ func TestCancelWakesWaiter(t *testing.T) {
 		t.Errorf("cancel took %v to wake the waiter", d)
 	}
 }
-
-func BenchmarkUncontended(b *testing.B) {
-	w := new(uint64)
-	m, err := New(w)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	for b.Loop() {
-		m.Lock(ctx)
-		m.Unlock()
-	}
-}
