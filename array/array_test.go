@@ -139,6 +139,11 @@ var (
 				return 0, err
 			}
 		}
+		done, err := value.Open[int64](seg, "writers done")
+		if err != nil {
+			return 0, err
+		}
+		done.Add(1)
 		return 0, nil
 	})
 	bulkReader = process.Register("array_test.bulkReader", func(ctx context.Context, j job) (int, error) {
@@ -147,9 +152,15 @@ var (
 			return 0, err
 		}
 		defer seg.Close()
+		done, err := value.Open[int64](seg, "writers done")
+		if err != nil {
+			return 0, err
+		}
 		dst := make([]int64, a.Len())
 		distinct, last := 0, int64(-1)
-		for range j.Iters {
+		// Read until both writers have finished, however the scheduler
+		// interleaves the four processes on the machine's cores.
+		for i := 0; i < j.Iters || done.Load() < 2; i++ {
 			if _, err := a.CopyTo(ctx, dst); err != nil {
 				return 0, err
 			}
@@ -188,6 +199,9 @@ func TestBulkCopiesConsistent(t *testing.T) {
 	seg := shmtest.Segment(t, 1<<20)
 	shmtest.NewGate(t, seg)
 	mustNew[int64](t, seg, "bulk", 8192)
+	if _, err := value.New[int64](seg, "writers done"); err != nil {
+		t.Fatal(err)
+	}
 	ps := shmtest.Start(t, 4, func(i int) (*process.Process, error) {
 		j := job{Segment: seg.Name(), Worker: i + 1, Iters: 2000}
 		if i < 2 {

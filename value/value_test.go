@@ -143,6 +143,7 @@ var (
 			v := int64(i)
 			st.Store(stats{N: v, Sum: float64(v), Check: [6]int64{v, v, v, v, v, v}})
 		}
+		open[int64](seg, "writers done").Add(1)
 		return 0, nil
 	})
 	reader = process.Register("value_test.reader", func(ctx context.Context, j job) (int, error) {
@@ -151,9 +152,12 @@ var (
 			return 0, err
 		}
 		defer seg.Close()
+		// Read until both writers have finished, however the scheduler
+		// interleaves the four processes on the machine's cores.
+		done := open[int64](seg, "writers done")
 		distinct := 0
 		last := int64(-1)
-		for range j.Iters {
+		for i := 0; i < j.Iters || done.Load() < 2; i++ {
 			s := st.Load()
 			for _, c := range s.Check {
 				if c != s.N || s.Sum != float64(s.N) {
@@ -186,6 +190,7 @@ func attachStats(j job) (*shm.Segment, *value.Cell[stats], error) {
 func TestNoTornReads(t *testing.T) {
 	seg := newSegment(t)
 	mustNew[stats](t, seg, "stats")
+	mustNew[int64](t, seg, "writers done")
 	j := job{Segment: seg.Name(), Iters: 200000}
 	writers := shmtest.Start(t, 2, func(int) (*process.Process, error) { return storer.Start(j) })
 	readers := shmtest.Start(t, 2, func(int) (*process.Process, error) { return reader.Start(j) })
