@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/shmkit/shmkit/internal/proc"
 	"github.com/shmkit/shmkit/internal/shmtest"
 	"github.com/shmkit/shmkit/process"
 	"github.com/shmkit/shmkit/shm"
@@ -391,18 +392,11 @@ func TestWaitingDoesNotHoldThreads(t *testing.T) {
 }
 
 func threads(t *testing.T) int {
-	b, err := os.ReadFile("/proc/self/status")
+	n, err := proc.Threads(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(v))
-			return n
-		}
-	}
-	t.Fatal("no Threads line")
-	return 0
+	return n
 }
 
 func TestConcurrentStarts(t *testing.T) {

@@ -18,6 +18,11 @@ type ObjectSpec struct {
 	Layout string // the element type's layout descriptor; objects match on it
 	Size   int64  // bytes to reserve
 	Align  int64  // alignment, a power of two; objects are at least cache-line aligned
+
+	// Init, if set, is the object's initial content, written before the
+	// object is published, so that no process sees it uninitialised. The
+	// rest of the object is zero. Attach ignores it.
+	Init []byte
 }
 
 // Object is a named object in a segment.
@@ -51,13 +56,13 @@ func checkSpec(spec ObjectSpec) error {
 	if why != "" {
 		return fmt.Errorf("%w: %s", ErrInvalidName, why)
 	}
-	if spec.Size < 0 || spec.Align < 0 || spec.Align > maxAlign || spec.Align&(spec.Align-1) != 0 {
+	if spec.Size < 0 || spec.Align < 0 || spec.Align > maxAlign || spec.Align&(spec.Align-1) != 0 || int64(len(spec.Init)) > spec.Size {
 		return fmt.Errorf("shm: object %q: invalid size %d or alignment %d", spec.Name, spec.Size, spec.Align)
 	}
 	return nil
 }
 
-// Alloc creates a zeroed object in the segment. It fails with an error
+// Alloc creates an object in the segment, zeroed apart from spec.Init. It fails with an error
 // matching fs.ErrExist if the name is taken (Attach to it instead) and with
 // ErrFull if the segment has no room. Concurrent Allocs of one name, in any
 // processes, create it once.
@@ -94,6 +99,7 @@ func (s *Segment) Alloc(spec ObjectSpec) (Object, error) {
 	// An allocator that died holding the lock may have written metadata
 	// below dataLow without publishing it; objects must start out zero.
 	clear(s.mem[max(objOff, dataLow-maxMetaLen-8):dataLow])
+	copy(s.mem[objOff:objOff+spec.Size], spec.Init)
 	copy(s.mem[metaOff:], meta)
 	e := entry{name: spec.Name, kind: spec.Kind, off: objOff, size: spec.Size,
 		fp: layout.Fingerprint(spec.Layout), metaOff: metaOff, metaLen: int64(len(meta))}

@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/futex"
+	"github.com/shmkit/shmkit/internal/park"
 	"github.com/shmkit/shmkit/internal/proc"
 )
 
@@ -71,7 +72,7 @@ func (m Mutex) lockSlow(ctx context.Context) error {
 			}
 			old |= waitersBit
 		}
-		err := futex.Wait(fw, uint32(old), futex.Now()+int64(checkPeriod))
+		err := wait(ctx, fw, uint32(old), futex.Now()+int64(checkPeriod))
 		want = m.me | waitersBit
 		if err != futex.ErrTimeout {
 			continue
@@ -85,6 +86,25 @@ func (m Mutex) lockSlow(ctx context.Context) error {
 			return ErrOwnerDead
 		}
 	}
+}
+
+// maxDirect bounds the goroutines of this process that wait for locks in
+// FUTEX_WAIT themselves, each holding an OS thread; the rest park (package
+// park), sharing one thread per lock word. Lock waits are usually short,
+// and a direct wait wakes fastest.
+const maxDirect = 16
+
+var direct atomic.Int32
+
+// wait sleeps until the futex word at fw may no longer hold val, or until
+// deadline; see futex.Wait.
+func wait(ctx context.Context, fw *uint32, val uint32, deadline int64) error {
+	if direct.Add(1) <= maxDirect {
+		defer direct.Add(-1)
+		return futex.Wait(fw, val, deadline)
+	}
+	direct.Add(-1)
+	return park.Wait(ctx, fw, val, deadline)
 }
 
 func ownerAlive(word uint64) bool {

@@ -178,3 +178,17 @@ func usesFile(pid int, dev, ino uint64) (bool, error) {
 	}
 	return false, nil
 }
+
+// Threads returns the number of threads process pid has.
+func Threads(pid int) (int, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, fmt.Errorf("proc: no thread count for %d", pid)
+}

@@ -19,3 +19,6 @@ func Namespace() (uint64, error) { return 0, ErrNotSupported }
 
 // Users is not supported on this platform.
 func Users(dev, ino uint64) ([]int, bool, error) { return nil, false, ErrNotSupported }
+
+// Threads is not supported on this platform.
+func Threads(pid int) (int, error) { return 0, ErrNotSupported }

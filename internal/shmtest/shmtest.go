@@ -63,6 +63,12 @@ func Segment(t testing.TB, size int64) *shm.Segment {
 // func TestMain(m *testing.M) { shmtest.Main(m) }.
 func Main(m *testing.M, opts ...goleak.Option) {
 	process.Main()
+	// Under -race, a process that exits normally first sleeps for a second
+	// (GORACE atexit_sleep_ms) so that other goroutines can report races.
+	// Tests start hundreds of workers; they inherit this setting.
+	if _, ok := os.LookupEnv("GORACE"); !ok {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
 	// os/exec and os.Pipe start the runtime's poller, which keeps its
 	// descriptors for the life of the process; start it before counting.
 	if r, w, err := os.Pipe(); err == nil {

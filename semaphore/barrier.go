@@ -1,0 +1,263 @@
+package semaphore
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/shmkit/shmkit/internal/futex"
+	"github.com/shmkit/shmkit/internal/lock"
+	"github.com/shmkit/shmkit/internal/park"
+	"github.com/shmkit/shmkit/internal/proc"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// Barrier makes a fixed number of parties wait for each other, over and
+// over: Python's multiprocessing.Barrier. Each Wait blocks until all
+// parties have called Wait in the same round, then all return together and
+// the barrier is ready for the next round.
+//
+// A barrier breaks, and every Wait in progress or to come returns an error
+// matching ErrBroken until Reset, when a party dies while waiting at it,
+// when a party's context ends while it waits (as a Python timeout does), or
+// when Abort is called. Waiting parties notice a dead party within
+// CheckInterval (longer with many parties).
+type Barrier struct {
+	mu      lock.Mutex // serialises arrivals, breaking and resetting
+	state   *uint32    // round number in bits 0-29, broken flag, waiters flag
+	arrived *uint32    // parties waiting in this round
+	resets  *uint32    // bumped by Reset, so that waiters can tell a reset from a release
+	slots   []uint64   // arrived parties' identities, for checking they live
+	parties int
+	name    string
+}
+
+// Barrier object layout: the lock word, the state word, the arrival count,
+// the party count and the reset count, then one 8-byte slot per party
+// holding the identity (pid and start time) of the party that arrived in
+// it.
+const (
+	barrierLock    = 0
+	barrierState   = 8
+	barrierArrived = 12
+	barrierParties = 16
+	barrierResets  = 20
+	barrierSlots   = 64
+
+	barrierBroken  = 1 << 30
+	barrierWaiters = 1 << 31
+	barrierRound   = barrierBroken - 1
+
+	// MaxParties bounds a barrier's parties.
+	MaxParties = 1 << 16
+)
+
+// NewBarrier creates a barrier named name in seg for the given number of
+// parties.
+func NewBarrier(seg *shm.Segment, name string, parties int) (*Barrier, error) {
+	if parties < 1 || parties > MaxParties {
+		return nil, fmt.Errorf("semaphore: barrier %q: %d parties, want 1 to %d", name, parties, MaxParties)
+	}
+	init := make([]byte, barrierParties+4)
+	binary.LittleEndian.PutUint32(init[barrierParties:], uint32(parties))
+	return barrier(seg, name, parties, true, init)
+}
+
+// OpenBarrier opens the existing barrier named name in seg.
+func OpenBarrier(seg *shm.Segment, name string) (*Barrier, error) {
+	return barrier(seg, name, 0, false, nil)
+}
+
+func barrier(seg *shm.Segment, name string, parties int, create bool, init []byte) (*Barrier, error) {
+	obj, err := object(seg, name, "barrier", barrierSlots+8*int64(max(parties, 1)), create, init...)
+	if err != nil {
+		return nil, err
+	}
+	n := int(atomic.LoadUint32(word32(obj, barrierParties)))
+	if n < 1 || n > MaxParties || obj.Size < barrierSlots+8*int64(n) {
+		return nil, fmt.Errorf("semaphore: %w: barrier %q records %d parties in %d bytes", shm.ErrCorrupt, name, n, obj.Size)
+	}
+	mu, err := lock.New(word64(obj, barrierLock))
+	if err != nil {
+		return nil, fmt.Errorf("semaphore: %w", err)
+	}
+	return &Barrier{mu: mu, state: word32(obj, barrierState), arrived: word32(obj, barrierArrived),
+		resets: word32(obj, barrierResets), slots: words64(obj, barrierSlots, n), parties: n, name: name}, nil
+}
+
+// Parties returns the number of parties the barrier waits for.
+func (b *Barrier) Parties() int { return b.parties }
+
+// Waiting returns the number of parties waiting in the current round.
+func (b *Barrier) Waiting() int { return int(atomic.LoadUint32(b.arrived)) }
+
+// Broken reports whether the barrier is broken.
+func (b *Barrier) Broken() bool { return atomic.LoadUint32(b.state)&barrierBroken != 0 }
+
+// Name returns b's name in its segment.
+func (b *Barrier) Name() string { return b.name }
+
+// lockState takes the barrier's internal lock. Its holder only ever
+// changes the state in single atomic stores, arrival slot before count, so
+// a holder that died left it consistent and needs no repair.
+func (b *Barrier) lockState() error {
+	if _, err := b.mu.Recover(context.Background()); err != nil {
+		return fmt.Errorf("semaphore: barrier %q: %w", b.name, err)
+	}
+	return nil
+}
+
+// Wait waits until all parties have called Wait in this round, or until
+// ctx ends. It returns the order of this party's arrival in the round,
+// 0 to Parties()-1, the same as Python's Barrier.wait. It fails with an
+// error matching ErrBroken when the barrier is or becomes broken, and one
+// matching both ErrBroken and ctx.Err() when ctx ends: a party that gives
+// up breaks the barrier for the others, who would otherwise wait for ever.
+func (b *Barrier) Wait(ctx context.Context) (int, error) {
+	me, err := selfWord()
+	if err != nil {
+		return 0, err
+	}
+	if err := b.lockState(); err != nil {
+		return 0, err
+	}
+	st := atomic.LoadUint32(b.state)
+	if st&barrierBroken != 0 {
+		b.mu.Unlock()
+		return 0, b.brokenErr()
+	}
+	idx := int(atomic.LoadUint32(b.arrived))
+	if idx >= b.parties {
+		// Only a corrupt object gets here: the last arrival resets it.
+		b.breakLocked()
+		b.mu.Unlock()
+		return 0, fmt.Errorf("%w: barrier %q has %d arrivals for %d parties", ErrBroken, b.name, idx, b.parties)
+	}
+	if idx == b.parties-1 {
+		// The last party: start the next round and wake everyone.
+		atomic.StoreUint32(b.arrived, 0)
+		b.advance(st)
+		b.mu.Unlock()
+		return idx, nil
+	}
+	atomic.StoreUint64(&b.slots[idx], me)
+	atomic.StoreUint32(b.arrived, uint32(idx+1))
+	resets := atomic.LoadUint32(b.resets)
+	b.mu.Unlock()
+
+	round := st & barrierRound
+	next := futex.Now() + int64(b.checkInterval())
+	for {
+		cur := atomic.LoadUint32(b.state)
+		switch {
+		case cur&barrierRound != round && atomic.LoadUint32(b.resets) == resets:
+			return idx, nil // released: everyone arrived
+		case cur&barrierRound != round || cur&barrierBroken != 0:
+			return idx, b.brokenErr() // reset or broken
+		}
+		if err := ctx.Err(); err != nil {
+			b.Abort()
+			return idx, fmt.Errorf("%w: barrier %q: %w", ErrBroken, b.name, err)
+		}
+		if cur&barrierWaiters == 0 && !atomic.CompareAndSwapUint32(b.state, cur, cur|barrierWaiters) {
+			continue
+		}
+		if park.Wait(ctx, b.state, cur|barrierWaiters, next) == park.ErrTimeout {
+			next = futex.Now() + int64(b.checkInterval())
+			if b.partyDied(round) {
+				b.Abort()
+			}
+		}
+	}
+}
+
+// advance starts the next round and wakes the waiters.
+func (b *Barrier) advance(st uint32) {
+	next := (st + 1) & barrierRound
+	if old := atomic.SwapUint32(b.state, next); old&barrierWaiters != 0 {
+		futex.Wake(b.state, wakeAll)
+	}
+}
+
+// Abort breaks the barrier: parties waiting and arriving get ErrBroken
+// until Reset.
+func (b *Barrier) Abort() {
+	if b.lockState() != nil {
+		return
+	}
+	b.breakLocked()
+	b.mu.Unlock()
+}
+
+func (b *Barrier) breakLocked() {
+	for {
+		st := atomic.LoadUint32(b.state)
+		if st&barrierBroken != 0 {
+			return
+		}
+		if atomic.CompareAndSwapUint32(b.state, st, (st|barrierBroken)&^barrierWaiters) {
+			if st&barrierWaiters != 0 {
+				futex.Wake(b.state, wakeAll)
+			}
+			return
+		}
+	}
+}
+
+// Reset returns the barrier to its initial, unbroken state with nobody
+// waiting. Parties waiting in the current round get ErrBroken.
+func (b *Barrier) Reset() error {
+	if err := b.lockState(); err != nil {
+		return err
+	}
+	defer b.mu.Unlock()
+	// The reset count changes before the round does, so a waiter that sees
+	// the new round also sees that it came from a reset.
+	atomic.AddUint32(b.resets, 1)
+	atomic.StoreUint32(b.arrived, 0)
+	b.advance(atomic.LoadUint32(b.state) &^ barrierBroken)
+	return nil
+}
+
+// partyDied reports whether a party that arrived in this round has died.
+func (b *Barrier) partyDied(round uint32) bool {
+	if b.lockState() != nil {
+		return false
+	}
+	defer b.mu.Unlock()
+	if atomic.LoadUint32(b.state)&barrierRound != round {
+		return false
+	}
+	n := min(int(atomic.LoadUint32(b.arrived)), b.parties)
+	for i := range n {
+		if w := atomic.LoadUint64(&b.slots[i]); !aliveWord(w) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkInterval spreads the liveness checks of many waiting parties, which
+// each read /proc for every other party.
+func (b *Barrier) checkInterval() int64 {
+	return int64(CheckInterval) * int64(max(1, b.parties/8))
+}
+
+func (b *Barrier) brokenErr() error {
+	return fmt.Errorf("%w: barrier %q", ErrBroken, b.name)
+}
+
+// selfWord returns this process's identity as recorded in a slot: pid and
+// the low 32 bits of the start time, as lock words record owners.
+func selfWord() (uint64, error) {
+	id, err := proc.Self()
+	if err != nil {
+		return 0, fmt.Errorf("semaphore: %w", err)
+	}
+	return uint64(id.Pid) | uint64(uint32(id.Start))<<32, nil
+}
+
+func aliveWord(w uint64) bool {
+	return proc.Alive(int(w&(1<<32-1)), w>>32, 1<<32-1)
+}

@@ -1,0 +1,62 @@
+// Package semaphore provides synchronisation primitives shared by processes
+// through a segment (package shm): Mutex, RLock, Semaphore,
+// BoundedSemaphore, Event, Condition and Barrier, with the semantics of
+// their namesakes in Python's multiprocessing, and robust: a process killed
+// while holding or waiting on one never wedges the others.
+//
+// Every primitive is created in a segment by name and opened by name from
+// other processes:
+//
+//	mu, err := semaphore.NewMutex(seg, "accounts")   // creator
+//	mu, err := semaphore.OpenMutex(seg, "accounts")  // every other process
+//	mu.Lock()
+//	defer mu.Unlock()
+//
+// # Memory ordering
+//
+// The guarantees of package sync hold across processes for all memory the
+// processes share (segments, in particular): an Unlock of a Mutex or RLock
+// synchronizes before the Lock that next acquires it, in any process; a
+// Release of a semaphore synchronizes before the Acquire it lets through;
+// a Set of an Event synchronizes before every Wait it ends; Notify
+// synchronizes before the Waits it wakes; and every party's arrival at a
+// Barrier synchronizes before any party's Wait returns.
+//
+// # Owners that die
+//
+// A Mutex or RLock knows which process holds it. If that process dies
+// holding it (SIGKILL, a crash, an os.Exit), the next process to lock it,
+// one already waiting or one arriving later, takes it over within
+// CheckInterval (25 ms) and is told: LockContext returns an error matching
+// ErrOwnerDead while the caller holds the lock. The caller repairs what the
+// lock protects and calls MarkConsistent. If it unlocks without doing so,
+// the lock becomes unrecoverable, and every later LockContext returns
+// ErrNotRecoverable: the POSIX robust-mutex contract. Python's Lock, and
+// most other libraries' process-shared mutexes, deadlock instead.
+//
+// Owners are recognised by process id and process start time, so a new
+// process that happens to receive a dead owner's pid is not mistaken for
+// it. All processes sharing a primitive must run in one pid namespace
+// (shm.Open checks).
+//
+// Semaphores have no owners, as in Python and POSIX: a permit held by a
+// process that dies is not returned. A Barrier notices a party that dies
+// while waiting at it and breaks, so the other parties get ErrBroken
+// instead of waiting for ever.
+//
+// # Waiting
+//
+// Everything that waits takes a context.Context (or has a variant that
+// does), and a cancelled wait leaves the primitive as it found it, except
+// Barrier, which breaks when one of its parties gives up (as in Python).
+// Waits survive signals: Go's runtime interrupts system calls to preempt
+// goroutines, and waits resume against their original deadline.
+//
+// A wait wakes when another process changes the primitive, without
+// polling. Goroutines of one process that wait on the same primitive share
+// one OS thread (package internal/park), so thousands of goroutines can
+// wait on an Event without making the process hold thousands of threads.
+// Uncontended Lock, Unlock, Acquire and Release are single atomic
+// instructions on shared memory and make no system call; a release or
+// unlock issues FUTEX_WAKE only when some process waits.
+package semaphore

@@ -1,0 +1,77 @@
+package semaphore
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/shmkit/shmkit/internal/futex"
+	"github.com/shmkit/shmkit/internal/park"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// Event is a flag shared by processes, which processes can wait to see
+// set: Python's multiprocessing.Event. Set and Clear may be called by any
+// process.
+type Event struct {
+	word *uint32
+	name string
+}
+
+// The event word: bit 0 is the flag; bit 31 says that some process may be
+// waiting for it, so Set must wake them.
+const (
+	eventSet     = 1
+	eventWaiters = 1 << 31
+	eventSize    = 64
+)
+
+// NewEvent creates an event named name in seg, initially clear.
+func NewEvent(seg *shm.Segment, name string) (*Event, error) { return event(seg, name, true) }
+
+// OpenEvent opens the existing event named name in seg.
+func OpenEvent(seg *shm.Segment, name string) (*Event, error) { return event(seg, name, false) }
+
+func event(seg *shm.Segment, name string, create bool) (*Event, error) {
+	obj, err := object(seg, name, "event", eventSize, create)
+	if err != nil {
+		return nil, err
+	}
+	return &Event{word: word32(obj, 0), name: name}, nil
+}
+
+// Set sets the flag and wakes every process waiting for it. It
+// synchronizes before each Wait that it ends and each IsSet that sees it.
+func (e *Event) Set() {
+	if old := atomic.SwapUint32(e.word, eventSet); old&eventWaiters != 0 {
+		futex.Wake(e.word, wakeAll)
+	}
+}
+
+// Clear clears the flag.
+func (e *Event) Clear() { atomic.AndUint32(e.word, ^uint32(eventSet)) }
+
+// IsSet reports whether the flag is set.
+func (e *Event) IsSet() bool { return atomic.LoadUint32(e.word)&eventSet != 0 }
+
+// Wait waits until the flag is set, as long as ctx allows, and returns nil
+// then, or ctx.Err(). Waiting goroutines of one process share one OS
+// thread.
+func (e *Event) Wait(ctx context.Context) error {
+	for {
+		w := atomic.LoadUint32(e.word)
+		if w&eventSet != 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("semaphore: event %q: %w", e.name, err)
+		}
+		if w&eventWaiters == 0 && !atomic.CompareAndSwapUint32(e.word, w, w|eventWaiters) {
+			continue
+		}
+		park.Wait(ctx, e.word, w|eventWaiters, 0)
+	}
+}
+
+// Name returns e's name in its segment.
+func (e *Event) Name() string { return e.name }

@@ -1,0 +1,149 @@
+package semaphore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/shmkit/shmkit/internal/lock"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// RLock is a re-entrant mutex shared by processes: its owner may lock it
+// again without waiting, and it is released when the owner has unlocked it
+// as many times as it locked it.
+//
+// The owner is the handle (*RLock) that locked it: Python's RLock is owned
+// by a thread, and Go has no thread identity for goroutines. Lock through
+// the same handle nests; Lock through another handle, in this process or
+// another, waits. Goroutines that compete for the lock must therefore each
+// use their own handle (call OpenRLock again); goroutines that take turns
+// as one logical owner may share one. A handle must not be used by two
+// goroutines at once.
+//
+// Owner death is handled as for Mutex: the next handle to lock it gets
+// ErrOwnerDead, with a nesting depth of one.
+type RLock struct {
+	mu     lock.Mutex
+	holder *uint64 // shared: the id of the holding handle, valid while the lock word names this process
+	depth  *uint32 // shared: how many times the holder has locked it
+	id     uint64  // this handle's id, unique within the process
+	name   string
+}
+
+// RLock object layout: the lock word, then the holder's handle id and the
+// nesting depth, on one cache line.
+const (
+	rlockWord   = 0
+	rlockHolder = 8
+	rlockDepth  = 16
+	rlockSize   = 64
+)
+
+var handleIDs atomic.Uint64
+
+// NewRLock creates an unlocked re-entrant lock named name in seg and
+// returns a handle on it.
+func NewRLock(seg *shm.Segment, name string) (*RLock, error) {
+	return rlock(seg, name, true)
+}
+
+// OpenRLock returns a new handle on the existing re-entrant lock named name
+// in seg.
+func OpenRLock(seg *shm.Segment, name string) (*RLock, error) {
+	return rlock(seg, name, false)
+}
+
+func rlock(seg *shm.Segment, name string, create bool) (*RLock, error) {
+	obj, err := object(seg, name, "rlock", rlockSize, create)
+	if err != nil {
+		return nil, err
+	}
+	mu, err := lock.New(word64(obj, rlockWord))
+	if err != nil {
+		return nil, fmt.Errorf("semaphore: %w", err)
+	}
+	return &RLock{mu: mu, holder: word64(obj, rlockHolder), depth: word32(obj, rlockDepth),
+		id: handleIDs.Add(1), name: name}, nil
+}
+
+// mine reports whether this handle holds the lock. The holder field is
+// only written by the holding handle, so when the lock word names this
+// process it is trustworthy.
+func (r *RLock) mine() bool {
+	return r.mu.HeldByMe() && atomic.LoadUint64(r.holder) == r.id
+}
+
+// Lock locks r, or nests if this handle holds it. As for Mutex.Lock, a dead
+// previous owner's lock is taken over and marked consistent, and an
+// unrecoverable lock panics.
+func (r *RLock) Lock() {
+	err := r.LockContext(context.Background())
+	if errors.Is(err, ErrOwnerDead) {
+		err = r.MarkConsistent()
+	}
+	if err != nil {
+		panic(fmt.Sprintf("semaphore: lock of rlock %q: %v", r.name, err))
+	}
+}
+
+// LockContext locks r, or nests if this handle holds it, waiting as long as
+// ctx allows. Its results are those of Mutex.LockContext.
+func (r *RLock) LockContext(ctx context.Context) error {
+	if r.mine() {
+		atomic.AddUint32(r.depth, 1)
+		return nil
+	}
+	err := r.mu.Lock(ctx)
+	if err != nil && !errors.Is(err, lock.ErrOwnerDead) {
+		return fmt.Errorf("semaphore: rlock %q: %w", r.name, err)
+	}
+	atomic.StoreUint64(r.holder, r.id)
+	atomic.StoreUint32(r.depth, 1)
+	if err != nil {
+		return fmt.Errorf("semaphore: rlock %q: %w", r.name, err)
+	}
+	return nil
+}
+
+// TryLock locks r or nests, without waiting, and reports whether it did.
+func (r *RLock) TryLock() bool {
+	if r.mine() {
+		atomic.AddUint32(r.depth, 1)
+		return true
+	}
+	if !r.mu.TryLock() {
+		return false
+	}
+	atomic.StoreUint64(r.holder, r.id)
+	atomic.StoreUint32(r.depth, 1)
+	return true
+}
+
+// Unlock undoes one Lock by this handle, releasing r when the nesting
+// depth reaches zero. It panics if this handle does not hold r.
+func (r *RLock) Unlock() {
+	if !r.mine() {
+		panic(fmt.Sprintf("semaphore: unlock of rlock %q not held by this handle", r.name))
+	}
+	if atomic.AddUint32(r.depth, ^uint32(0)) > 0 {
+		return
+	}
+	atomic.StoreUint64(r.holder, 0)
+	if err := r.mu.Unlock(); err != nil {
+		panic(fmt.Sprintf("semaphore: unlock of rlock %q: %v", r.name, err))
+	}
+}
+
+// MarkConsistent records that the state r protects has been repaired after
+// its previous owner died. This handle must hold r.
+func (r *RLock) MarkConsistent() error {
+	if !r.mine() {
+		return fmt.Errorf("semaphore: rlock %q: %w", r.name, ErrNotOwner)
+	}
+	return r.mu.MarkConsistent()
+}
+
+// Name returns r's name in its segment.
+func (r *RLock) Name() string { return r.name }
