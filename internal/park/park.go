@@ -41,11 +41,16 @@ var watchers = struct {
 }{m: map[*uint32]*watcher{}}
 
 type watcher struct {
-	addr *uint32
-
+	addr    *uint32
 	mu      sync.Mutex
-	changed chan struct{} // closed, and replaced, when the word changes
-	parked  int           // goroutines in Wait on this word
+	waiters map[*waiter]struct{}
+}
+
+// waiter is one goroutine in Wait: the value it saw, and the channel that
+// is closed when the watcher sees another.
+type waiter struct {
+	val  uint32
+	wake chan struct{}
 }
 
 // Wait blocks the calling goroutine while *addr == val, until the word
@@ -56,11 +61,11 @@ func Wait(ctx context.Context, addr *uint32, val uint32, deadline int64) error {
 	if atomic.LoadUint32(addr) != val {
 		return nil
 	}
-	w := enter(addr)
-	defer w.leave()
-	changed := w.subscribe()
-	// Re-check after subscribing: a change between the first check and the
-	// subscription would otherwise be missed.
+	w, me := enter(addr, val)
+	defer w.leave(me)
+	// Re-check after registering: the watcher wakes registered waiters
+	// whose value differs from what it loads, but a change between the
+	// first check and the registration may have been loaded already.
 	if atomic.LoadUint32(addr) != val {
 		return nil
 	}
@@ -75,7 +80,7 @@ func Wait(ctx context.Context, addr *uint32, val uint32, deadline int64) error {
 		timeout = t.C
 	}
 	select {
-	case <-changed:
+	case <-me.wake:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -84,73 +89,66 @@ func Wait(ctx context.Context, addr *uint32, val uint32, deadline int64) error {
 	}
 }
 
-func enter(addr *uint32) *watcher {
+func enter(addr *uint32, val uint32) (*watcher, *waiter) {
 	watchers.Lock()
 	defer watchers.Unlock()
 	w := watchers.m[addr]
 	if w == nil {
-		w = &watcher{addr: addr, changed: make(chan struct{})}
+		w = &watcher{addr: addr, waiters: map[*waiter]struct{}{}}
 		watchers.m[addr] = w
 		go w.watch()
 	}
+	me := &waiter{val: val, wake: make(chan struct{})}
 	w.mu.Lock()
-	w.parked++
+	w.waiters[me] = struct{}{}
 	w.mu.Unlock()
-	return w
+	return w, me
 }
 
-func (w *watcher) leave() {
+func (w *watcher) leave(me *waiter) {
 	w.mu.Lock()
-	w.parked--
+	delete(w.waiters, me)
 	w.mu.Unlock()
 }
 
-func (w *watcher) subscribe() <-chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.changed
-}
-
-func (w *watcher) broadcast() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	close(w.changed)
-	w.changed = make(chan struct{})
-}
-
-// watch sleeps on the word for the process and wakes its waiters when the
-// value they saw has changed. It compares each value it loads with the one
-// it last slept on, so a change that happens between two sleeps is not
-// missed, and it exits once nobody has waited for a while.
+// watch sleeps on the word for the process. Each time it wakes (a
+// FUTEX_WAKE from any process, the value changing before it slept, or its
+// period ending), it loads the word and wakes every waiter that saw a
+// different value, so no change is missed whenever it happened. It exits
+// once nobody waits.
 //
-// The watcher reads the word only while a goroutine is parked on it: a
-// parked goroutine's caller is using the object, so its segment is still
+// The watcher reads the word only while a goroutine is waiting on it: a
+// waiting goroutine's caller is using the object, so its segment is still
 // mapped. Once the last one leaves, the segment may be unmapped at any
 // moment; the kernel then fails the futex wait with EFAULT (or the wait
 // sleeps on whatever is mapped there until its timeout), and the watcher
 // exits without touching the memory.
 func (w *watcher) watch() {
-	last, ok := w.next()
+	v, ok := w.next()
 	for ok {
-		futex.Wait(w.addr, last, futex.Now()+int64(idleExit))
-		var v uint32
-		if v, ok = w.next(); ok && v != last {
-			w.broadcast()
-			last = v
-		}
+		futex.Wait(w.addr, v, futex.Now()+int64(idleExit))
+		v, ok = w.next()
 	}
 }
 
-// next returns the word's value, loaded while a goroutine is parked on it,
-// or removes the watcher from the table and reports false when none is.
+// next loads the word, while a goroutine waits on it, and wakes the waiters
+// that saw another value; when none waits, it removes the watcher from the
+// table and reports false.
 func (w *watcher) next() (uint32, bool) {
 	watchers.Lock()
 	defer watchers.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.parked == 0 {
+	if len(w.waiters) == 0 {
 		delete(watchers.m, w.addr)
 		return 0, false
 	}
-	return atomic.LoadUint32(w.addr), true
+	v := atomic.LoadUint32(w.addr)
+	for me := range w.waiters {
+		if me.val != v {
+			close(me.wake)
+			delete(w.waiters, me)
+		}
+	}
+	return v, true
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -124,4 +125,31 @@ func TestUnmapAfterWait(t *testing.T) {
 		}
 	}
 	time.Sleep(3 * idleExit) // a watcher reading the unmapped word would crash the test
+}
+
+// TestNoLostWakeAtWatcherStart races a change of the word with the start
+// of its watcher, over and over: a waiter registered before the watcher's
+// first look must still be woken when the value it saw is gone.
+func TestNoLostWakeAtWatcherStart(t *testing.T) {
+	for i := range 3000 {
+		word := new(uint32)
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			for atomic.LoadUint32(word) == 0 {
+				if err := Wait(ctx, word, 0, 0); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		runtime.Gosched()
+		atomic.StoreUint32(word, 1)
+		futex.Wake(word, 1)
+		if err := <-done; err != nil {
+			t.Fatalf("iteration %d: waiter: %v", i, err)
+		}
+	}
 }
