@@ -3,11 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/futex"
@@ -19,8 +16,8 @@ import (
 // is a plain (not atomic) int64 in the segment, so that only the lock makes
 // the count right. The baselines are Drepper's three-state futex mutex
 // ("Futexes Are Tricky", 2011), the least a correct futex mutex does;
-// flock(2) on the segment file, what processes without shared memory use;
-// and sync.Mutex among goroutines of one process.
+// flock(2) on the segment file (flock_unix.go), what processes without
+// shared memory use; and sync.Mutex among goroutines of one process.
 var (
 	MutexLock = Register(&Workload{
 		Name: "mutex.lock",
@@ -66,24 +63,6 @@ var (
 			}
 			w := (*uint32)(unsafe.Pointer(&o.Bytes[0]))
 			return lockedLoop(seg, func() { drepperLock(w) }, func() { drepperUnlock(w) })
-		},
-	})
-
-	FlockLock = Register(&Workload{
-		Name:  "flock.lock",
-		Setup: func(seg *shm.Segment) error { return setupLocked(seg, func() error { return nil }) },
-		Prepare: func(seg *shm.Segment) (func(int), func(), error) {
-			// Each process opens the file itself: flock locks belong to an
-			// open file description, which inherited descriptors share.
-			f, err := os.Open(filepath.Join(shm.DefaultDir, seg.Name()))
-			if err != nil {
-				return nil, nil, err
-			}
-			fd := int(f.Fd())
-			loop, cleanup, err := lockedLoop(seg,
-				func() { syscall.Flock(fd, syscall.LOCK_EX) },
-				func() { syscall.Flock(fd, syscall.LOCK_UN) })
-			return loop, func() { cleanup(); f.Close() }, err
 		},
 	})
 

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -595,5 +597,31 @@ func TestUsage(t *testing.T) {
 	var out, errOut strings.Builder
 	if code := run(t.Context(), []string{"-dir"}, &out, &errOut); code != 2 {
 		t.Errorf("shmkit -dir: status %d, want 2", code)
+	}
+}
+
+func TestBench(t *testing.T) {
+	chart := filepath.Join(t.TempDir(), "c.svg")
+	code, out, errOut := shmkit(t, t.TempDir(), "bench", "-procs", "1,2", "-runs", "1", "-time", "5ms",
+		"-workloads", "raw.add,mutex.lock,go.mutex", "-chart", chart, "-q")
+	if code != 0 {
+		t.Fatalf("bench exited %d: %s", code, errOut)
+	}
+	for _, w := range []string{"raw.add", "mutex.lock", "go.mutex"} {
+		row := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(w) + `\s+[0-9.]+\s+[0-9.]+$`)
+		if !row.MatchString(out) {
+			t.Errorf("no table row with two figures for %s in:\n%s", w, out)
+		}
+	}
+	svg, err := os.ReadFile(chart)
+	if err != nil || !bytes.Contains(svg, []byte("<svg")) || !bytes.Contains(svg, []byte("mutex.lock")) {
+		t.Errorf("chart %s: %v, %d bytes", chart, err, len(svg))
+	}
+
+	for _, bad := range [][]string{{"-procs", "0"}, {"-workloads", "nope"}, {"-chart", "c.gif"}, {"-runs", "0"}} {
+		args := append([]string{"bench", "-q", "-time", "1ms", "-procs", "1", "-workloads", "raw.add"}, bad...)
+		if code, _, _ := shmkit(t, t.TempDir(), args...); code == 0 {
+			t.Errorf("bench %v succeeded", bad)
+		}
 	}
 }
