@@ -38,6 +38,7 @@ func TestExamples(t *testing.T) {
 		{"squares", checkSquares},
 		{"lifecycle", checkLifecycle},
 		{"aggregate", checkAggregate},
+		{"lock", checkLock},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -195,6 +196,39 @@ func checkAggregate(t *testing.T, lines []string, pid int) {
 	}
 	want = append(want, "total: 40000")
 	checkInOrder(t, lines, want)
+}
+
+var helloLine = regexp.MustCompile(`^hello world (\d)$`)
+
+func checkLock(t *testing.T, lines []string, pid int) {
+	// Ten whole lines, one per worker, in any order: a line broken by
+	// another worker's output (the lock not held) matches neither pattern.
+	// Then the parent's summary, last.
+	const done = "10 workers done"
+	if len(lines) == 0 || lines[len(lines)-1] != done {
+		t.Errorf("last line is not %q", done)
+	}
+	seen := make(map[int]bool)
+	for i, l := range lines {
+		if i == len(lines)-1 && l == done {
+			continue
+		}
+		m := helloLine.FindStringSubmatch(l)
+		if m == nil {
+			t.Errorf("unexpected line %q", l)
+			continue
+		}
+		n, _ := strconv.Atoi(m[1])
+		if seen[n] {
+			t.Errorf("%q printed twice", l)
+		}
+		seen[n] = true
+	}
+	for n := range 10 {
+		if !seen[n] {
+			t.Errorf("no line %q", fmt.Sprintf("hello world %d", n))
+		}
+	}
 }
 
 // checkInOrder fails the test unless every line of want appears in lines,
