@@ -1,11 +1,12 @@
 // Package bench measures shared-memory operations across real processes,
 // next to their in-process and plain-memory baselines.
 //
-// A Workload names an operation. Run creates a segment, lets the workload
-// create its objects there, starts worker processes (copies of the running
-// binary, package process) that each attach to the objects, waits until all
-// of them are ready, releases them at once, and times them until the last
-// one has done its share. The program (or test binary) must call
+// A Workload names an operation. Run creates an anonymous segment, lets
+// the workload create its objects there, starts worker processes (copies of
+// the running binary, package process) that inherit the segment and attach
+// to the objects, waits until all of them are ready, releases them at once,
+// and times them until the last one has done its share. The segment has no
+// name, so a benchmark that is killed leaves nothing in /dev/shm. The program (or test binary) must call
 // process.Main at the top of main (or TestMain).
 package bench
 
@@ -13,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"sort"
 	"sync"
@@ -77,17 +77,19 @@ func (r Result) NsPerOp() float64 { return float64(r.Elapsed.Nanoseconds()) / fl
 func (r Result) OpsPerSec() float64 { return float64(r.Ops) / r.Elapsed.Seconds() }
 
 type workerArgs struct {
-	Segment  string
 	Workload string
 	N        int
 }
 
 var worker = process.Register("shmkit/bench.worker", func(ctx context.Context, a workerArgs) (struct{}, error) {
-	seg, err := shm.Open(a.Segment)
+	segs, err := process.InheritedSegments()
 	if err != nil {
 		return struct{}{}, err
 	}
-	defer seg.Close()
+	if len(segs) != 1 {
+		return struct{}{}, fmt.Errorf("bench: worker got %d segments, want 1", len(segs))
+	}
+	seg := segs[0]
 	loop, cleanup, err := prepare(seg, a.Workload)
 	if err != nil {
 		return struct{}{}, err
@@ -126,12 +128,10 @@ func Run(ctx context.Context, name string, procs, n int) (Result, error) {
 	if w == nil {
 		return Result{}, fmt.Errorf("bench: no workload %q", name)
 	}
-	segName := fmt.Sprintf("shmkit-bench-%d-%d", os.Getpid(), time.Now().UnixNano())
-	seg, err := shm.Create(segName, 1<<20)
+	seg, err := shm.CreateAnonymous(1 << 20)
 	if err != nil {
 		return Result{}, err
 	}
-	defer shm.Remove(segName)
 	defer seg.Close()
 	if err := w.Setup(seg); err != nil {
 		return Result{}, err
@@ -155,7 +155,7 @@ func Run(ctx context.Context, name string, procs, n int) (Result, error) {
 		}
 	}()
 	for i := range procs {
-		p, err := worker.Start(workerArgs{Segment: segName, Workload: name, N: n}, process.Daemon(),
+		p, err := worker.Start(workerArgs{Workload: name, N: n}, process.Daemon(), process.Segments(seg),
 			process.Name(fmt.Sprintf("bench-%s-%d", name, i)))
 		if err != nil {
 			return Result{}, err

@@ -3,8 +3,8 @@
 package bench
 
 import (
+	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
 
 	"github.com/shmkit/shmkit/shm"
@@ -16,9 +16,14 @@ var FlockLock = Register(&Workload{
 	Name:  "flock.lock",
 	Setup: func(seg *shm.Segment) error { return setupLocked(seg, func() error { return nil }) },
 	Prepare: func(seg *shm.Segment) (func(int), func(), error) {
-		// Each process opens the file itself: flock locks belong to an
-		// open file description, which inherited descriptors share.
-		f, err := os.Open(filepath.Join(shm.DefaultDir, seg.Name()))
+		// Each process opens the segment's file anew: flock locks belong
+		// to an open file description, which inherited descriptors share.
+		dup, err := seg.File()
+		if err != nil {
+			return nil, nil, err
+		}
+		f, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", dup.Fd()))
+		dup.Close()
 		if err != nil {
 			return nil, nil, err
 		}
