@@ -32,9 +32,11 @@
 // the parent and the worker, so they may be any values that
 // github.com/fxamacker/cbor/v2 encodes: numbers, strings, slices, maps and
 // structs of those. Open files and shared-memory segments travel as file
-// descriptors (see Files and Segments). A worker inherits the parent's
-// standard input, output and error, environment and working directory as
-// they are when Start is called.
+// descriptors (the Files and Segments options; a worker gets them from
+// InheritedFiles and InheritedSegments). A worker inherits the parent's
+// standard output and error, environment and working directory as they are
+// when Start is called; its standard input is /dev/null, as for Python's
+// workers.
 //
 // # Daemons and parent death
 //
@@ -53,7 +55,10 @@
 // runtime faulting in its pages. To make Start cheap, the package keeps one
 // idle, fully started worker ready for each kind (daemon or not) once the
 // first worker of that kind has been started, and hands it the next
-// function to run; a replacement is started in the background. A spare that
+// function to run. A replacement is started in the background when a worker
+// has been reaped, not when one starts, so that its start-up does not take
+// the CPU from the worker just started. Prestart makes sure a spare is
+// ready, for programs that want the next Start to run at once. A spare that
 // is never used exits when its parent does. Set the environment variable
 // SHMKIT_SPARES=0 to start every worker from scratch, and call StopSpares to
 // end the idle ones (tests that check for leaked processes do).

@@ -52,10 +52,13 @@
 // Waits survive signals: Go's runtime interrupts system calls to preempt
 // goroutines, and waits resume against their original deadline.
 //
-// A wait wakes when another process changes the primitive, without
-// polling. Goroutines of one process that wait on the same primitive share
-// one OS thread (package internal/park), so thousands of goroutines can
-// wait on an Event without making the process hold thousands of threads.
+// A wait is ended by the process that changes the primitive, with a futex
+// wake-up, not by polling; only waiters for a Mutex or RLock, and parties at
+// a Barrier, also wake every CheckInterval to check that the holder, or the
+// other parties, still live. Goroutines of one process that wait on the same
+// primitive share one OS thread (package internal/park), so thousands of
+// goroutines can wait on an Event without making the process hold thousands
+// of threads.
 // Uncontended Lock, Unlock, Acquire and Release are single atomic
 // instructions on shared memory and make no system call; a release or
 // unlock issues FUTEX_WAKE only when some process waits.

@@ -16,8 +16,10 @@
 //
 // Locking is one compare-and-swap of 0 to (pid | start<<32), unlocking one
 // compare-and-swap back: no system call when nobody waits. Contended waiters
-// set the waiters bit and sleep in FUTEX_WAIT on the low 32 bits of the word
-// (the shared futex flavour), and an unlock that sees the bit wakes one.
+// set the waiters bit and sleep on the low 32 bits of the word (the shared
+// futex flavour): up to a few goroutines per process in FUTEX_WAIT
+// themselves, the rest parked on the process's watcher for the word
+// (package park). An unlock that sees the bit wakes one waiter.
 //
 // # Owner death
 //
