@@ -5,6 +5,7 @@ package lock
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"sync"
 	"testing"
@@ -189,5 +190,45 @@ func TestCancelWakesWaiter(t *testing.T) {
 	}
 	if d := time.Since(start); d > CheckInterval/2 {
 		t.Errorf("cancel took %v to wake the waiter", d)
+	}
+}
+
+// TestDeadOwnerFoundDespiteWakeups keeps waking the waiters on a dead
+// owner's lock, as processes retrying with short contexts do (a cancelled
+// wait wakes everyone): the owner's death must still be noticed.
+func TestDeadOwnerFoundDespiteWakeups(t *testing.T) {
+	m, w := newMutex(t)
+	*w = wordOf(deadProcess(t))
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Millisecond)
+			m.Lock(ctx)
+			cancel()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := m.Lock(ctx)
+	// The retrying goroutine may win the take-over; then it holds the lock
+	// and this Lock waits for it, which it never unlocks, so ctx ends.
+	if errors.Is(err, ErrOwnerDead) {
+		if d := time.Since(start); d > 10*CheckInterval {
+			t.Errorf("recovery took %v under constant wake-ups", d)
+		}
+		return
+	}
+	if !m.HeldByMe() && Owner(w) == 0 {
+		t.Fatalf("Lock = %v and nobody holds the lock", err)
+	}
+	if *w&diedBit == 0 && Owner(w) != os.Getpid() {
+		t.Fatalf("Lock = %v; the dead owner still holds the lock (word %#x)", err, *w)
 	}
 }

@@ -52,6 +52,13 @@ func (m Mutex) lockSlow(ctx context.Context) error {
 		defer stop()
 	}
 	want := m.me // after the first sleep, take the lock with the waiters bit set
+	// The owner is checked once it has held the lock for a check interval
+	// as far as this waiter has seen. The deadline belongs to the owner,
+	// not to a sleep: wake-ups that leave the owner in place (another
+	// waiter's cancelled context wakes everyone, for one) must not put the
+	// check off, or a dead owner could keep the lock for ever.
+	var owner uint64
+	var checkAt int64
 	for {
 		old := atomic.LoadUint64(m.word)
 		switch {
@@ -63,6 +70,18 @@ func (m Mutex) lockSlow(ctx context.Context) error {
 		case old&pidMask == poisoned:
 			return ErrNotRecoverable
 		}
+		if id := old &^ (diedBit | waitersBit); id != owner {
+			owner, checkAt = id, futex.Now()+int64(checkPeriod)
+		}
+		if futex.Now() >= checkAt {
+			if !ownerAlive(old) {
+				if atomic.CompareAndSwapUint64(m.word, old, m.me|diedBit|waitersBit) {
+					return ErrOwnerDead
+				}
+				continue
+			}
+			checkAt = futex.Now() + int64(checkPeriod)
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -72,19 +91,8 @@ func (m Mutex) lockSlow(ctx context.Context) error {
 			}
 			old |= waitersBit
 		}
-		err := wait(ctx, fw, uint32(old), futex.Now()+int64(checkPeriod))
+		wait(ctx, fw, uint32(old), checkAt)
 		want = m.me | waitersBit
-		if err != futex.ErrTimeout {
-			continue
-		}
-		// Nobody woke us for a whole check interval: is the owner alive?
-		cur := atomic.LoadUint64(m.word)
-		if cur&^(diedBit|waitersBit) != old&^(diedBit|waitersBit) || ownerAlive(cur) {
-			continue // the lock changed hands meanwhile, or its owner lives
-		}
-		if atomic.CompareAndSwapUint64(m.word, cur, m.me|diedBit|waitersBit) {
-			return ErrOwnerDead
-		}
 	}
 }
 

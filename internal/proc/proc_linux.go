@@ -69,16 +69,23 @@ func parseStat(b []byte) (stat, error) {
 // Alive reports whether the process that started at start (compared on the
 // bits in mask) still runs under pid. A zombie counts as dead: it runs no
 // more code, and its parent may simply not have reaped it yet. When /proc
-// cannot be read for another reason, Alive answers true, because declaring a
-// live lock owner dead would break mutual exclusion while the opposite only
-// delays recovery.
+// cannot tell (it cannot be read, or hides other users' processes), Alive
+// answers true unless the kernel says the pid does not exist, because
+// declaring a live lock owner dead would break mutual exclusion while the
+// opposite only delays recovery.
 func Alive(pid int, start, mask uint64) bool {
 	if pid <= 0 {
 		return false
 	}
 	st, err := readStat(pid)
 	if err != nil {
-		return !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, unix.ESRCH)
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, unix.ESRCH) {
+			return true
+		}
+		// With /proc mounted hidepid=2, other users' processes have no
+		// entry; ask the kernel whether the pid exists at all (EPERM: it
+		// does, and is not ours).
+		return unix.Kill(pid, 0) != unix.ESRCH
 	}
 	if st.state == 'Z' || st.state == 'X' || st.state == 'x' {
 		return false
