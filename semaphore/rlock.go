@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync/atomic"
 
 	"github.com/shmkit/shmkit/internal/lock"
@@ -28,7 +29,7 @@ type RLock struct {
 	mu     lock.Mutex
 	holder *uint64 // shared: the id of the holding handle, valid while the lock word names this process
 	depth  *uint32 // shared: how many times the holder has locked it
-	id     uint64  // this handle's id, unique within the process
+	id     uint64  // this handle's id: random, so no other handle, here or in a dead process, has it
 	name   string
 }
 
@@ -40,8 +41,6 @@ const (
 	rlockDepth  = 16
 	rlockSize   = 64
 )
-
-var handleIDs atomic.Uint64
 
 // NewRLock creates an unlocked re-entrant lock named name in seg and
 // returns a handle on it.
@@ -64,8 +63,12 @@ func rlock(seg *shm.Segment, name string, create bool) (*RLock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("semaphore: %w", err)
 	}
+	// The holder field outlives the process that wrote it: a handle that
+	// takes the lock over from a dead owner finds the dead handle's id
+	// there until it writes its own. Ids drawn at random cannot be
+	// mistaken for one another, where counters in two processes would be.
 	return &RLock{mu: mu, holder: word64(obj, rlockHolder), depth: word32(obj, rlockDepth),
-		id: handleIDs.Add(1), name: name}, nil
+		id: rand.Uint64() | 1, name: name}, nil
 }
 
 // mine reports whether this handle holds the lock. The holder field is

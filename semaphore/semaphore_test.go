@@ -485,3 +485,24 @@ func TestOpenErrors(t *testing.T) {
 		t.Error("NewCondition without a mutex succeeded")
 	}
 }
+
+// TestRLockTakeOverIsExclusive: while a handle takes an RLock over from a
+// dead process, another handle of its process must not count as the
+// holder because the dead process's handle had the same id.
+func TestRLockTakeOverIsExclusive(t *testing.T) {
+	seg := shmtest.Segment(t, 1<<16)
+	if _, err := semaphore.NewRLock(seg, "r"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := midTakeOver.Start(job{Segment: seg.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Join(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var nested int
+	if err := p.Result(&nested); err != nil || nested != 0 {
+		t.Errorf("a handle took a take-over in progress for its own lock (%v)", err)
+	}
+}

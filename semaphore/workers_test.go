@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmkit/shmkit/internal/proc"
 	"github.com/shmkit/shmkit/internal/shmtest"
 	"github.com/shmkit/shmkit/process"
 	"github.com/shmkit/shmkit/semaphore"
@@ -314,3 +315,48 @@ func checkResults(t *testing.T, ps []*process.Process, want int, what string) {
 		}
 	}
 }
+
+var (
+	// holdRLock locks the RLock "r" through the first handle this process
+	// makes, says so, and waits to be killed.
+	holdRLock = process.Register("semaphore_test.holdRLock", func(ctx context.Context, j job) (int, error) {
+		return withSegment(j, func(seg *shm.Segment) (int, error) {
+			r, err := semaphore.OpenRLock(seg, "r")
+			if err != nil {
+				return 0, err
+			}
+			r.Lock()
+			inside(seg).Add(1)
+			select {}
+		})
+	})
+
+	// midTakeOver puts the RLock "r" in the state a take-over leaves for
+	// an instant: the lock word names this process, but the holder field
+	// still names the dead process's handle, whose id a counter would have
+	// made 1. It then reports 1 if this process's first handle, which a
+	// counter would also have numbered 1, takes that for its own lock.
+	midTakeOver = process.Register("semaphore_test.midTakeOver", func(ctx context.Context, j job) (int, error) {
+		return withSegment(j, func(seg *shm.Segment) (int, error) {
+			a, err := semaphore.OpenRLock(seg, "r")
+			if err != nil {
+				return 0, err
+			}
+			obj, err := seg.Lookup("r")
+			if err != nil {
+				return 0, err
+			}
+			me, err := proc.Self()
+			if err != nil {
+				return 0, err
+			}
+			// RLock layout: lock word at 0, holder id at 8.
+			atomic.StoreUint64((*uint64)(unsafe.Pointer(&obj.Bytes[8])), 1)
+			atomic.StoreUint64((*uint64)(unsafe.Pointer(&obj.Bytes[0])), uint64(me.Pid)|uint64(uint32(me.Start))<<32)
+			if a.TryLock() {
+				return 1, nil
+			}
+			return 0, nil
+		})
+	})
+)
