@@ -22,10 +22,15 @@ func writeFrame(c *net.UnixConn, payload []byte, files []*os.File) error {
 	copy(b[4:], payload)
 	var oob []byte
 	if len(files) > 0 {
-		fds := make([]int, len(files))
-		for i, f := range files {
-			fds[i] = int(f.Fd())
+		fds, err := dupAll(files)
+		if err != nil {
+			return err
 		}
+		defer func() {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+		}()
 		oob = unix.UnixRights(fds...)
 	}
 	n, _, err := c.WriteMsgUnix(b, oob, nil)
@@ -34,6 +39,44 @@ func writeFrame(c *net.UnixConn, payload []byte, files []*os.File) error {
 	}
 	_, err = c.Write(b[n:])
 	return err
+}
+
+// dupAll duplicates the descriptors of files, for sending. It reaches them
+// through SyscallConn, because File.Fd would switch the caller's files to
+// blocking mode.
+func dupAll(files []*os.File) ([]int, error) {
+	fds := make([]int, 0, len(files))
+	for _, f := range files {
+		var fd int
+		err := fdOf(f, func(orig int) error {
+			var err error
+			fd, err = unix.FcntlInt(uintptr(orig), unix.F_DUPFD_CLOEXEC, 0)
+			return err
+		})
+		if err != nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return nil, fmt.Errorf("process: pass %s: %w", f.Name(), err)
+		}
+		fds = append(fds, fd)
+	}
+	return fds, nil
+}
+
+func fdOf(f *os.File, use func(fd int) error) error {
+	if f == nil {
+		return errors.New("nil file")
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var useErr error
+	if err := rc.Control(func(fd uintptr) { useErr = use(int(fd)) }); err != nil {
+		return err
+	}
+	return useErr
 }
 
 // readFrame reads one frame and the descriptors that came with it, which

@@ -96,6 +96,9 @@ func start(fn string, arg []byte, opts []Option) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("process: encode job: %w", err)
 	}
+	if len(payload) > maxFrame {
+		return nil, fmt.Errorf("process: argument of %s too large: the job takes %d bytes, at most %d", fn, len(payload), maxFrame)
+	}
 	if len(files) > maxFiles {
 		return nil, fmt.Errorf("process: %d files and segments passed, at most %d", len(files), maxFiles)
 	}
@@ -122,8 +125,13 @@ func (p *Process) wait() {
 		payload, err := p.w.readOutcome()
 		reported <- err == nil && cbor.Unmarshal(payload, &out) == nil
 	}()
-	p.w.awaitExit()
-	p.w.conn.SetReadDeadline(time.Now().Add(time.Second)) // bounds a grandchild holding the socket
+	if p.w.awaitExit() {
+		// The worker has exited, so its outcome, if it sent one, is in
+		// the socket already; only a descendant holding a copy of the
+		// worker's end could keep the read from ending.
+		p.w.conn.SetReadDeadline(time.Now().Add(time.Second))
+	}
+	// Without a pidfd the read itself waits for the worker's exit.
 	ok := <-reported
 	p.code = spawner.finished(p.w)
 	switch {

@@ -432,3 +432,64 @@ func TestRunCancelKills(t *testing.T) {
 		t.Fatalf("Run = %v, want DeadlineExceeded", err)
 	}
 }
+
+// TestBadFileDoesNotHang passes a closed file to a ready spare: Start must
+// fail, not wait for ever on a spare that is alive and well.
+func TestBadFileDoesNotHang(t *testing.T) {
+	if err := process.Prestart(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.CreateTemp(t.TempDir(), "closed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	done := make(chan error, 1)
+	go func() {
+		p, err := square.Start(2, process.Files(f))
+		if err == nil {
+			p.Join(context.Background())
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("Start with a closed file succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Start with a closed file hung")
+	}
+}
+
+// TestPassedFileKeepsDeadlines: passing a file must not change the
+// caller's copy (File.Fd would switch it to blocking mode, where
+// deadlines no longer work).
+func TestPassedFileKeepsDeadlines(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if _, err := square.Run(ctxT(t), 3, process.Files(r, w)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetReadDeadline(time.Now().Add(10 * time.Millisecond)); err != nil {
+		t.Fatalf("SetReadDeadline on a passed file: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Read(make([]byte, 1)) // nothing was written
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("Read past the deadline = %v, want ErrDeadlineExceeded", err)
+		}
+	case <-time.After(5 * time.Second):
+		w.Close() // ends the stuck read
+		t.Error("Read ignored its deadline: passing the file made it blocking")
+	}
+}

@@ -49,26 +49,28 @@ func (w *worker) readOutcome() ([]byte, error) {
 	return b, err
 }
 
-// awaitExit returns once the worker has exited, leaving it to be reaped. It
-// waits on a pidfd through the runtime's poller, so a goroutine waiting for
-// a long-running worker does not hold an OS thread; where pidfds are not
-// available it returns at once and the reaping wait blocks instead.
-func (w *worker) awaitExit() {
+// awaitExit returns once the worker has exited, leaving it to be reaped,
+// and reports true; it waits on a pidfd through the runtime's poller, so a
+// goroutine waiting for a long-running worker does not hold an OS thread.
+// Where pidfds are not available (kernels before 5.3, some seccomp
+// profiles) it returns false at once without waiting.
+func (w *worker) awaitExit() bool {
 	fd, err := unix.PidfdOpen(w.pid(), unix.PIDFD_NONBLOCK)
 	if err != nil {
-		return
+		return false
 	}
 	f := os.NewFile(uintptr(fd), "pidfd")
 	defer f.Close()
 	rc, err := f.SyscallConn()
 	if err != nil {
-		return
+		return false
 	}
 	rc.Read(func(fd uintptr) bool {
 		var info unix.Siginfo
 		err := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
 		return err != nil || info.Signo != 0 // exited (or cannot tell): stop waiting
 	})
+	return true
 }
 
 func (w *worker) pid() int { return w.cmd.Process.Pid }
@@ -111,24 +113,36 @@ func kind(daemon bool) int {
 	return 0
 }
 
-// handOff gives the job to an idle spare, or to a new worker.
+// handOff gives the job to an idle spare, or to a new worker. A spare
+// that turns out to have died while idle is replaced; any other failure to
+// hand the job over (a file that cannot be passed, say) is the caller's,
+// and the worker that could not take the job is killed.
 func (s *spawnerState) handOff(daemon bool, payload []byte, files []*os.File) (*worker, error) {
 	if w := s.takeIdle(daemon); w != nil {
-		if err := writeFrame(w.conn, payload, files); err == nil {
+		err := writeFrame(w.conn, payload, files)
+		if err == nil {
 			return w, nil
 		}
-		s.reap(w) // the spare died while idle; start afresh
+		s.discard(w)
+		if !errors.Is(err, unix.EPIPE) && !errors.Is(err, unix.ECONNRESET) {
+			return nil, fmt.Errorf("process: hand job to worker: %w", err)
+		}
 	}
 	w, err := s.start(daemon)
 	if err != nil {
 		return nil, err
 	}
 	if err := writeFrame(w.conn, payload, files); err != nil {
-		w.cmd.Process.Kill()
-		s.reap(w)
+		s.discard(w)
 		return nil, fmt.Errorf("process: hand job to worker: %w", err)
 	}
 	return w, nil
+}
+
+// discard kills a worker that will not run a job and reaps it.
+func (s *spawnerState) discard(w *worker) {
+	w.cmd.Process.Kill()
+	s.reap(w)
 }
 
 // replenish starts a spare in the background if the kind has none. It runs
@@ -305,10 +319,9 @@ func (s *spawnerState) prestart(ctx context.Context, daemon bool) error {
 	err := w.awaitReady()
 	if !stop() {
 		err = ctx.Err()
-		w.cmd.Process.Kill()
 	}
 	if err != nil {
-		s.reap(w)
+		s.discard(w)
 		return err
 	}
 	s.mu.Lock()

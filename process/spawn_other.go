@@ -11,7 +11,7 @@ import (
 type worker struct{ conn *net.UnixConn }
 
 func (w *worker) pid() int                   { return 0 }
-func (w *worker) awaitExit()                 {}
+func (w *worker) awaitExit() bool            { return false }
 func (w *worker) signal(sig os.Signal) error { return ErrNotSupported }
 
 var spawner spawnerState
