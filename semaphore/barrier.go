@@ -28,6 +28,7 @@ type Barrier struct {
 	state   *uint32    // round number in bits 0-29, broken flag, waiters flag
 	arrived *uint32    // parties waiting in this round
 	resets  *uint32    // bumped by Reset, so that waiters can tell a reset from a release
+	resetOf *uint32    // the round the latest Reset ended
 	slots   []uint64   // arrived parties' identities, for checking they live
 	parties int
 	name    string
@@ -43,6 +44,7 @@ const (
 	barrierArrived = 12
 	barrierParties = 16
 	barrierResets  = 20
+	barrierResetOf = 24 // the round the latest Reset ended
 	barrierSlots   = 64
 
 	barrierBroken  = 1 << 30
@@ -83,7 +85,8 @@ func barrier(seg *shm.Segment, name string, parties int, create bool, init []byt
 		return nil, fmt.Errorf("semaphore: %w", err)
 	}
 	return &Barrier{mu: mu, state: word32(obj, barrierState), arrived: word32(obj, barrierArrived),
-		resets: word32(obj, barrierResets), slots: words64(obj, barrierSlots, n), parties: n, name: name}, nil
+		resets: word32(obj, barrierResets), resetOf: word32(obj, barrierResetOf),
+		slots: words64(obj, barrierSlots, n), parties: n, name: name}, nil
 }
 
 // Parties returns the number of parties the barrier waits for.
@@ -98,12 +101,18 @@ func (b *Barrier) Broken() bool { return atomic.LoadUint32(b.state)&barrierBroke
 // Name returns b's name in its segment.
 func (b *Barrier) Name() string { return b.name }
 
-// lockState takes the barrier's internal lock. Its holder only ever
-// changes the state in single atomic stores, arrival slot before count, so
-// a holder that died left it consistent and needs no repair.
+// lockState takes the barrier's internal lock. A holder that died may have
+// left a round half-advanced (arrivals counted off, round number not yet
+// bumped) that no party could complete, so taking the lock over from a dead
+// holder breaks the barrier: its parties get ErrBroken, as when a party
+// dies, rather than wait for ever.
 func (b *Barrier) lockState() error {
-	if _, err := b.mu.Recover(context.Background()); err != nil {
+	died, err := b.mu.Recover(context.Background())
+	if err != nil {
 		return fmt.Errorf("semaphore: barrier %q: %w", b.name, err)
+	}
+	if died {
+		b.breakLocked()
 	}
 	return nil
 }
@@ -150,24 +159,28 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 	next := futex.Now() + int64(b.checkInterval())
 	for {
 		cur := atomic.LoadUint32(b.state)
-		switch {
-		case cur&barrierRound != round && atomic.LoadUint32(b.resets) == resets:
-			return idx, nil // released: everyone arrived
-		case cur&barrierRound != round || cur&barrierBroken != 0:
-			return idx, b.brokenErr() // reset or broken
+		if cur&barrierRound != round {
+			// The round is over: released, unless a Reset ended it.
+			if atomic.LoadUint32(b.resets) != resets && atomic.LoadUint32(b.resetOf) == round {
+				return idx, b.brokenErr()
+			}
+			return idx, nil
+		}
+		if cur&barrierBroken != 0 {
+			return idx, b.brokenErr()
 		}
 		if err := ctx.Err(); err != nil {
-			b.Abort()
-			return idx, fmt.Errorf("%w: barrier %q: %w", ErrBroken, b.name, err)
+			if b.breakRound(round, false) {
+				return idx, fmt.Errorf("%w: barrier %q: %w", ErrBroken, b.name, err)
+			}
+			continue // the round ended first; report how
 		}
 		if cur&barrierWaiters == 0 && !atomic.CompareAndSwapUint32(b.state, cur, cur|barrierWaiters) {
 			continue
 		}
 		if park.Wait(ctx, b.state, cur|barrierWaiters, next) == park.ErrTimeout {
 			next = futex.Now() + int64(b.checkInterval())
-			if b.partyDied(round) {
-				b.Abort()
-			}
+			b.breakRound(round, true)
 		}
 	}
 }
@@ -212,23 +225,43 @@ func (b *Barrier) Reset() error {
 		return err
 	}
 	defer b.mu.Unlock()
-	// The reset count changes before the round does, so a waiter that sees
-	// the new round also sees that it came from a reset.
+	// The reset count and the round it ends change before the round does,
+	// so a waiter that sees the new round also sees whether a reset ended
+	// its own round or a release came first.
+	st := atomic.LoadUint32(b.state)
+	atomic.StoreUint32(b.resetOf, st&barrierRound)
 	atomic.AddUint32(b.resets, 1)
 	atomic.StoreUint32(b.arrived, 0)
-	b.advance(atomic.LoadUint32(b.state) &^ barrierBroken)
+	b.advance(st &^ barrierBroken)
 	return nil
 }
 
-// partyDied reports whether a party that arrived in this round has died.
-func (b *Barrier) partyDied(round uint32) bool {
+// breakRound breaks the barrier if it is still in the given round and,
+// when onlyIfDead, a party that arrived in it has died. It reports whether
+// the barrier is broken in that round now. Checking the round under the
+// lock keeps a party that gives up late from breaking the next round.
+func (b *Barrier) breakRound(round uint32, onlyIfDead bool) bool {
 	if b.lockState() != nil {
 		return false
 	}
 	defer b.mu.Unlock()
-	if atomic.LoadUint32(b.state)&barrierRound != round {
+	st := atomic.LoadUint32(b.state)
+	if st&barrierRound != round {
 		return false
 	}
+	if st&barrierBroken != 0 {
+		return true
+	}
+	if onlyIfDead && !b.partyDiedLocked() {
+		return false
+	}
+	b.breakLocked()
+	return true
+}
+
+// partyDiedLocked reports whether a party that arrived in the current
+// round has died. The caller holds the lock.
+func (b *Barrier) partyDiedLocked() bool {
 	n := min(int(atomic.LoadUint32(b.arrived)), b.parties)
 	for i := range n {
 		if w := atomic.LoadUint64(&b.slots[i]); !aliveWord(w) {

@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/proc"
 	"github.com/shmkit/shmkit/internal/shmtest"
@@ -504,5 +507,51 @@ func TestRLockTakeOverIsExclusive(t *testing.T) {
 	var nested int
 	if err := p.Result(&nested); err != nil || nested != 0 {
 		t.Errorf("a handle took a take-over in progress for its own lock (%v)", err)
+	}
+}
+
+// TestBarrierHolderDiedMidAdvance leaves the barrier as a last party killed
+// between counting the arrivals off and starting the next round would:
+// its lock held by a dead process, nobody counted as waiting, and the
+// round not advanced. The waiting party must get ErrBroken, not hang.
+func TestBarrierHolderDiedMidAdvance(t *testing.T) {
+	seg := shmtest.Segment(t, 1<<16)
+	b, err := semaphore.NewBarrier(seg, "bar", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := b.Wait(ctx)
+		done <- err
+	}()
+	for b.Waiting() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	dead, err := proc.Lookup(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	obj, err := seg.Lookup("bar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Barrier layout: lock word at 0, arrival count at 12.
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&obj.Bytes[0])), uint64(dead.Pid)|uint64(uint32(dead.Start))<<32)
+	atomic.StoreUint32((*uint32)(unsafe.Pointer(&obj.Bytes[12])), 0)
+	select {
+	case err := <-done:
+		if !errors.Is(err, semaphore.ErrBroken) || errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Wait = %v, want ErrBroken from the dead holder, not a timeout", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Wait did not return")
 	}
 }
