@@ -309,7 +309,8 @@ func (a *Array[T]) Locked(ctx context.Context, f func(s []T) error) error {
 		return fmt.Errorf("array %q: %w", a.name, err)
 	}
 	defer a.mu.Unlock()
-	if died || atomic.SwapUint32(a.died, 0) != 0 {
+	// Clear the flag whatever Recover said, so one death is reported once.
+	if flagged := atomic.SwapUint32(a.died, 0) != 0; died || flagged {
 		err = fmt.Errorf("array %q: %w; elements may be partly written", a.name, ErrOwnerDead)
 	}
 	return errors.Join(err, f(unsafe.Slice((*T)(a.elems), a.n)))

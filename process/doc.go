@@ -58,7 +58,12 @@
 // function to run. A replacement is started in the background when a worker
 // has been reaped, not when one starts, so that its start-up does not take
 // the CPU from the worker just started. Prestart makes sure a spare is
-// ready, for programs that want the next Start to run at once. A spare that
+// ready, for programs that want the next Start to run at once. What a spare
+// cannot take from the job, it has from the parent as it was when the spare
+// started: its standard output and error, and the environment variables
+// the Go runtime reads only at start-up (GOMAXPROCS, GOGC, GOMEMLIMIT,
+// GODEBUG and the like). Programs that change those between Starts should
+// call StopSpares after changing them. A spare that
 // is never used exits when its parent does. Set the environment variable
 // SHMKIT_SPARES=0 to start every worker from scratch, and call StopSpares to
 // end the idle ones (tests that check for leaked processes do).

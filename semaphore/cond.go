@@ -58,10 +58,12 @@ func condition(seg *shm.Segment, name string, mu *Mutex, create bool) (*Conditio
 
 // Wait unlocks the mutex, waits for a notification or for ctx to end, and
 // locks the mutex again; the caller must hold the mutex, and holds it again
-// when Wait returns, whatever it returns. It returns nil after a
-// notification (or spuriously), ctx.Err() when ctx ended first, and an
-// error matching ErrOwnerDead when re-locking took the mutex over from a
-// holder that died (see Mutex.LockContext).
+// when Wait returns. It returns nil after a notification (or spuriously),
+// ctx.Err() when ctx ended first, and an error matching ErrOwnerDead when
+// re-locking took the mutex over from a holder that died (see
+// Mutex.LockContext). The one exception: an error matching
+// ErrNotRecoverable means the mutex could not be locked again and is not
+// held.
 func (c *Condition) Wait(ctx context.Context) error {
 	// Announce the wait before unlocking, so that a Notify made after the
 	// unlock sees a waiter and changes the word this wait sleeps on.

@@ -58,7 +58,7 @@
 // other parties, still live. Goroutines of one process that wait on the same
 // primitive share one OS thread (package internal/park), so thousands of
 // goroutines can wait on an Event without making the process hold thousands
-// of threads.
+// of threads; each distinct primitive waited on holds one.
 // Uncontended Lock, Unlock, Acquire and Release are single atomic
 // instructions on shared memory and make no system call; a release or
 // unlock issues FUTEX_WAKE only when some process waits.

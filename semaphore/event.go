@@ -55,8 +55,10 @@ func (e *Event) Clear() { atomic.AndUint32(e.word, ^uint32(eventSet)) }
 func (e *Event) IsSet() bool { return atomic.LoadUint32(e.word)&eventSet != 0 }
 
 // Wait waits until the flag is set, as long as ctx allows, and returns nil
-// then, or ctx.Err(). Waiting goroutines of one process share one OS
-// thread.
+// then, or ctx.Err(). It returns when it sees the flag set: a Set followed
+// at once by Clear may pass unseen (Python's Event.wait would return). Use
+// a Semaphore or a Condition to count signals. Waiting goroutines of one
+// process share one OS thread.
 func (e *Event) Wait(ctx context.Context) error {
 	for {
 		w := atomic.LoadUint32(e.word)

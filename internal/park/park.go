@@ -7,7 +7,11 @@
 // one watcher goroutine sleeps in FUTEX_WAIT and, whenever it sees the
 // word's value change, wakes every goroutine parked on it, which then
 // re-check their conditions. A thousand goroutines waiting on one event
-// hold one thread.
+// hold one thread; goroutines waiting on a thousand different words still
+// hold a thousand, one per word. While anyone waits on a word, its watcher
+// also wakes every 20 ms to look at it, which bounds the delay of a change
+// that comes without a FUTEX_WAKE, or whose wake-up went to a sleeper that
+// no longer needed it.
 //
 // The contract is futex's: Wait returns when the word no longer holds val,
 // or after a wake-up that may be spurious, so callers re-check their
@@ -126,8 +130,15 @@ func (w *watcher) leave(me *waiter) {
 func (w *watcher) watch() {
 	v, ok := w.next()
 	for ok {
-		futex.Wait(w.addr, v, futex.Now()+int64(idleExit))
-		v, ok = w.next()
+		err := futex.Wait(w.addr, v, futex.Now()+int64(idleExit))
+		if v, ok = w.next(); !ok && err == nil {
+			// Woken with nobody here left to wake: a wake-up of one
+			// waiter (a lock's unlock) may have been meant for a waiter
+			// in another process, which would otherwise sleep until its
+			// own timeout. Pass it on; a spurious wake-up is harmless,
+			// and on memory unmapped since, the kernel refuses it.
+			futex.Wake(w.addr, 1)
+		}
 	}
 }
 
