@@ -264,7 +264,7 @@ func (b *Barrier) breakRound(round uint32, onlyIfDead bool) bool {
 func (b *Barrier) partyDiedLocked() bool {
 	n := min(int(atomic.LoadUint32(b.arrived)), b.parties)
 	for i := range n {
-		if w := atomic.LoadUint64(&b.slots[i]); !aliveWord(w) {
+		if w := atomic.LoadUint64(&b.slots[i]); !lock.OwnerAlive(w) {
 			return true
 		}
 	}
@@ -281,16 +281,12 @@ func (b *Barrier) brokenErr() error {
 	return fmt.Errorf("%w: barrier %q", ErrBroken, b.name)
 }
 
-// selfWord returns this process's identity as recorded in a slot: pid and
-// the low 32 bits of the start time, as lock words record owners.
+// selfWord returns this process's identity as a slot records it: as lock
+// words record owners.
 func selfWord() (uint64, error) {
 	id, err := proc.Self()
 	if err != nil {
 		return 0, fmt.Errorf("semaphore: %w", err)
 	}
-	return uint64(id.Pid) | uint64(uint32(id.Start))<<32, nil
-}
-
-func aliveWord(w uint64) bool {
-	return proc.Alive(int(w&(1<<32-1)), w>>32, 1<<32-1)
+	return lock.OwnerWord(id), nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmkit/shmkit/internal/lock"
 	"github.com/shmkit/shmkit/internal/proc"
 	"github.com/shmkit/shmkit/internal/shmtest"
 	"github.com/shmkit/shmkit/process"
@@ -544,7 +545,7 @@ func TestBarrierHolderDiedMidAdvance(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Barrier layout: lock word at 0, arrival count at 12.
-	atomic.StoreUint64((*uint64)(unsafe.Pointer(&obj.Bytes[0])), uint64(dead.Pid)|uint64(uint32(dead.Start))<<32)
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&obj.Bytes[0])), lock.OwnerWord(dead))
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&obj.Bytes[12])), 0)
 	select {
 	case err := <-done:

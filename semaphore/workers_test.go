@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmkit/shmkit/internal/lock"
 	"github.com/shmkit/shmkit/internal/proc"
 	"github.com/shmkit/shmkit/internal/shmtest"
 	"github.com/shmkit/shmkit/process"
@@ -352,7 +353,7 @@ var (
 			}
 			// RLock layout: lock word at 0, holder id at 8.
 			atomic.StoreUint64((*uint64)(unsafe.Pointer(&obj.Bytes[8])), 1)
-			atomic.StoreUint64((*uint64)(unsafe.Pointer(&obj.Bytes[0])), uint64(me.Pid)|uint64(uint32(me.Start))<<32)
+			atomic.StoreUint64((*uint64)(unsafe.Pointer(&obj.Bytes[0])), lock.OwnerWord(me))
 			if a.TryLock() {
 				return 1, nil
 			}

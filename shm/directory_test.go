@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/shmkit/shmkit/internal/lock"
 	"github.com/shmkit/shmkit/internal/proc"
 	. "github.com/shmkit/shmkit/shm"
 )
@@ -155,7 +156,7 @@ func TestAllocAfterAllocatorDied(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Wait()
-	atomic.StoreUint64(Word64(s, OffDirLock), uint64(id.Pid)|uint64(uint32(id.Start))<<32)
+	atomic.StoreUint64(Word64(s, OffDirLock), lock.OwnerWord(id))
 	dataLow := int64(atomic.LoadUint64(Word64(s, OffDataLow)))
 	for i := dataLow - 300; i < dataLow; i++ {
 		Mem(s)[i] = 0xAA

@@ -115,5 +115,19 @@ func self() (uint64, error) {
 	if id.Pid <= 0 || id.Pid >= pidMask {
 		return 0, errors.New("lock: pid out of range")
 	}
-	return uint64(id.Pid) | uint64(uint32(id.Start))<<startShift, nil
+	return OwnerWord(id), nil
+}
+
+// OwnerWord returns the word that records process id as an owner: what a
+// lock word holds while id holds the lock, and what other shared records of
+// processes (a barrier's arrivals) store.
+func OwnerWord(id proc.ID) uint64 {
+	return uint64(id.Pid) | uint64(uint32(id.Start))<<startShift
+}
+
+// OwnerAlive reports whether the process an owner word (or a lock word,
+// whose flag bits it ignores) records still runs; pid reuse does not fool
+// it.
+func OwnerAlive(word uint64) bool {
+	return proc.Alive(int(word&pidMask), word>>startShift, 1<<32-1)
 }

@@ -24,9 +24,6 @@ func newMutex(t *testing.T) (Mutex, *uint64) {
 	return m, w
 }
 
-// wordOf returns the lock word a process with identity id would write.
-func wordOf(id proc.ID) uint64 { return uint64(id.Pid) | uint64(uint32(id.Start))<<startShift }
-
 // deadProcess returns the identity of a process that has exited and been
 // reaped.
 func deadProcess(t *testing.T) proc.ID {
@@ -88,7 +85,7 @@ func TestContendedGoroutinesExact(t *testing.T) {
 
 func TestDeadOwnerRecovered(t *testing.T) {
 	m, w := newMutex(t)
-	*w = wordOf(deadProcess(t))
+	*w = OwnerWord(deadProcess(t))
 	start := time.Now()
 	err := m.Lock(context.Background())
 	if !errors.Is(err, ErrOwnerDead) {
@@ -121,7 +118,7 @@ func TestReusedPidIsNotTheOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	id.Start++
-	*w = wordOf(id)
+	*w = OwnerWord(id)
 	if err := m.Lock(context.Background()); !errors.Is(err, ErrOwnerDead) {
 		t.Fatalf("Lock = %v, want ErrOwnerDead", err)
 	}
@@ -140,20 +137,20 @@ func TestLiveOwnerKeepsLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	*w = wordOf(id)
+	*w = OwnerWord(id)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*CheckInterval)
 	defer cancel()
 	if err := m.Lock(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Lock = %v, want DeadlineExceeded", err)
 	}
-	if got := *w &^ waitersBit; got != wordOf(id) {
-		t.Fatalf("word after failed Lock = %#x, want %#x", got, wordOf(id))
+	if got := *w &^ waitersBit; got != OwnerWord(id) {
+		t.Fatalf("word after failed Lock = %#x, want %#x", got, OwnerWord(id))
 	}
 }
 
 func TestUnlockWithoutRepairPoisons(t *testing.T) {
 	m, w := newMutex(t)
-	*w = wordOf(deadProcess(t))
+	*w = OwnerWord(deadProcess(t))
 	if err := m.Lock(context.Background()); !errors.Is(err, ErrOwnerDead) {
 		t.Fatalf("Lock = %v, want ErrOwnerDead", err)
 	}
@@ -198,7 +195,7 @@ func TestCancelWakesWaiter(t *testing.T) {
 // wait wakes everyone): the owner's death must still be noticed.
 func TestDeadOwnerFoundDespiteWakeups(t *testing.T) {
 	m, w := newMutex(t)
-	*w = wordOf(deadProcess(t))
+	*w = OwnerWord(deadProcess(t))
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {

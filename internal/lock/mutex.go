@@ -7,7 +7,6 @@ import (
 
 	"github.com/shmkit/shmkit/internal/futex"
 	"github.com/shmkit/shmkit/internal/park"
-	"github.com/shmkit/shmkit/internal/proc"
 )
 
 // futexWord returns the 32 bits of the lock word that hold the pid and the
@@ -74,7 +73,7 @@ func (m Mutex) lockSlow(ctx context.Context) error {
 			owner, checkAt = id, futex.Now()+int64(checkPeriod)
 		}
 		if futex.Now() >= checkAt {
-			if !ownerAlive(old) {
+			if !OwnerAlive(old) {
 				if atomic.CompareAndSwapUint64(m.word, old, m.me|diedBit|waitersBit) {
 					return ErrOwnerDead
 				}
@@ -113,10 +112,6 @@ func wait(ctx context.Context, fw *uint32, val uint32, deadline int64) error {
 	}
 	direct.Add(-1)
 	return park.Wait(ctx, fw, val, deadline)
-}
-
-func ownerAlive(word uint64) bool {
-	return proc.Alive(int(word&pidMask), word>>startShift, 1<<32-1)
 }
 
 // Unlock releases the lock. It returns ErrNotOwner when this process does
