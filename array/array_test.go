@@ -255,14 +255,7 @@ func TestHolderKilledMidCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for !inside.Load() {
-		if time.Now().After(deadline) || !p.IsAlive() {
-			p.Kill()
-			t.Fatalf("worker never took the lock: %v", p.Join(context.Background()))
-		}
-		time.Sleep(time.Millisecond)
-	}
+	shmtest.WaitUntil(t, "the worker holding the lock", inside.Load, p)
 	p.Kill()
 	p.Join(context.Background())
 

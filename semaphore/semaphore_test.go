@@ -375,10 +375,7 @@ func TestBarrierBreaksWhenPartyDies(t *testing.T) {
 		return barrierWait.Start(job{Segment: seg.Name()})
 	})
 	waitInside(t, in, 2, ps...)
-	deadline := time.Now().Add(10 * time.Second)
-	for b.Waiting() < 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	shmtest.WaitUntil(t, "two parties at the barrier", func() bool { return b.Waiting() >= 2 }, ps...)
 	kill(t, ps[0])
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

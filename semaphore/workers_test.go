@@ -286,18 +286,7 @@ func setup(t *testing.T) (*shm.Segment, *semaphore.Mutex, *int64, *value.Cell[in
 // worker in ps ends first.
 func waitInside(t *testing.T, in *value.Cell[int64], want int64, ps ...*process.Process) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for in.Load() < want {
-		for _, p := range ps {
-			if !p.IsAlive() {
-				t.Fatalf("worker %s ended early: %v", p.Name(), p.Join(context.Background()))
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d workers in place after 30s", in.Load(), want)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	shmtest.WaitUntil(t, fmt.Sprintf("%d workers in place", want), func() bool { return in.Load() >= want }, ps...)
 }
 
 func kill(t *testing.T, p *process.Process) {

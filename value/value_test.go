@@ -236,14 +236,7 @@ func TestWriterKilledMidUpdate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for !inside.Load() {
-			if time.Now().After(deadline) || !p.IsAlive() {
-				p.Kill()
-				t.Fatalf("worker never entered Update: %v", p.Join(context.Background()))
-			}
-			time.Sleep(time.Millisecond)
-		}
+		shmtest.WaitUntil(t, "the worker inside Update", inside.Load, p)
 		p.Kill()
 		p.Join(context.Background())
 		if got := st.Load(); got != before {

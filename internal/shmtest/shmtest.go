@@ -195,19 +195,36 @@ func Release(t testing.TB, seg *shm.Segment, ps []*process.Process) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	WaitUntil(t, "every worker at the gate", func() bool { return ready.Load() >= int64(len(ps)) }, ps...)
+	open.Store(true)
+}
+
+// WaitUntil polls cond every millisecond until it holds. It fails the test,
+// killing the workers in ps, if one of them ends first or a minute passes:
+// a test waiting for workers to reach some point must not hang when they
+// cannot.
+func WaitUntil(t testing.TB, what string, cond func() bool, ps ...*process.Process) {
+	t.Helper()
+	fail := func(format string, args ...any) {
+		t.Helper()
+		for _, p := range ps {
+			p.Kill()
+			<-p.Done()
+		}
+		t.Fatalf(format, args...)
+	}
 	deadline := time.Now().Add(time.Minute)
-	for ready.Load() < int64(len(ps)) {
+	for !cond() {
 		for _, p := range ps {
 			if !p.IsAlive() {
-				t.Fatalf("worker %s ended before the gate opened: %v", p.Name(), p.Join(context.Background()))
+				fail("worker %s ended before %s: %v", p.Name(), what, p.Join(context.Background()))
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d workers at the gate after a minute", ready.Load(), len(ps))
+			fail("no %s after a minute", what)
 		}
-		time.Sleep(100 * time.Microsecond)
+		time.Sleep(time.Millisecond)
 	}
-	open.Store(true)
 }
 
 // Start starts n workers with start and returns them.
