@@ -307,20 +307,6 @@ func checkResults(t *testing.T, ps []*process.Process, want int, what string) {
 }
 
 var (
-	// holdRLock locks the RLock "r" through the first handle this process
-	// makes, says so, and waits to be killed.
-	holdRLock = process.Register("semaphore_test.holdRLock", func(ctx context.Context, j job) (int, error) {
-		return withSegment(j, func(seg *shm.Segment) (int, error) {
-			r, err := semaphore.OpenRLock(seg, "r")
-			if err != nil {
-				return 0, err
-			}
-			r.Lock()
-			inside(seg).Add(1)
-			select {}
-		})
-	})
-
 	// midTakeOver puts the RLock "r" in the state a take-over leaves for
 	// an instant: the lock word names this process, but the holder field
 	// still names the dead process's handle, whose id a counter would have
