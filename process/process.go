@@ -91,16 +91,20 @@ func start(fn string, arg []byte, opts []Option) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("process: %w", err)
 	}
+	// Standard output and error travel with the job rather than being
+	// inherited when the worker boots: a spare booted earlier would
+	// otherwise write to (and hold open) whatever they were then.
+	files = append(files, os.Stdout, os.Stderr)
 	payload, err := cbor.Marshal(job{Func: fn, Name: c.name, Arg: arg, Env: os.Environ(), Dir: dir,
-		Daemon: c.daemon, NFiles: len(c.files), NSegments: len(c.segs)})
+		Daemon: c.daemon, NFiles: len(c.files), NSegments: len(c.segs), Stdio: true})
 	if err != nil {
 		return nil, fmt.Errorf("process: encode job: %w", err)
 	}
 	if len(payload) > maxFrame {
 		return nil, fmt.Errorf("process: argument of %s too large: the job takes %d bytes, at most %d", fn, len(payload), maxFrame)
 	}
-	if len(files) > maxFiles {
-		return nil, fmt.Errorf("process: %d files and segments passed, at most %d", len(files), maxFiles)
+	if len(files) > maxFiles+2 {
+		return nil, fmt.Errorf("process: %d files and segments passed, at most %d", len(files)-2, maxFiles)
 	}
 	w, err := spawner.handOff(c.daemon, payload, files)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -491,5 +492,54 @@ func TestPassedFileKeepsDeadlines(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		w.Close() // ends the stuck read
 		t.Error("Read ignored its deadline: passing the file made it blocking")
+	}
+}
+
+var printer = process.Register("test.print", func(ctx context.Context, msg string) (int, error) {
+	fmt.Println(msg)
+	fmt.Fprintln(os.Stderr, msg)
+	return 0, nil
+})
+
+// TestStdioAtStart checks that a worker writes to the standard output and
+// error the parent has when Start is called, and that no worker (a spare
+// booted meanwhile included) holds them afterwards: Go's example tests swap
+// os.Stdout for a pipe and read it to the end.
+func TestStdioAtStart(t *testing.T) {
+	ctx := ctxT(t)
+	// Boot a spare while the real stdout is in place.
+	if err := process.Prestart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		outR, outW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		errR, errW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, stderr := os.Stdout, os.Stderr
+		os.Stdout, os.Stderr = outW, errW
+		msg := fmt.Sprintf("round %d", round)
+		_, err = printer.Run(ctx, msg)
+		os.Stdout, os.Stderr = stdout, stderr
+		outW.Close()
+		errW.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, r := range map[string]*os.File{"stdout": outR, "stderr": errR} {
+			r.SetReadDeadline(time.Now().Add(10 * time.Second))
+			b, err := io.ReadAll(r)
+			if err != nil {
+				t.Errorf("round %d: reading the worker's %s to its end: %v (a worker still holds it)", round, name, err)
+			}
+			if got := string(b); got != msg+"\n" {
+				t.Errorf("round %d: worker's %s = %q, want %q", round, name, got, msg+"\n")
+			}
+			r.Close()
+		}
 	}
 }

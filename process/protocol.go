@@ -16,7 +16,8 @@ type job struct {
 	Dir       string   `cbor:"5,keyasint"`
 	Daemon    bool     `cbor:"6,keyasint"`
 	NFiles    int      `cbor:"7,keyasint"` // the first NFiles descriptors are Files
-	NSegments int      `cbor:"8,keyasint"` // the rest are Segments
+	NSegments int      `cbor:"8,keyasint"` // then NSegments are Segments
+	Stdio     bool     `cbor:"9,keyasint"` // the last two are standard output and error
 }
 
 // outcome is what a worker sends back before it exits.

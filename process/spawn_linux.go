@@ -186,9 +186,8 @@ func (s *spawnerState) start(daemon bool) (*worker, error) {
 		Path:       "/proc/self/exe",
 		Args:       []string{os.Args[0]},
 		Env:        append(os.Environ(), envWorker+"="+strconv.Itoa(controlFD)),
-		Stdout:     os.Stdout,
-		Stderr:     os.Stderr,
-		ExtraFiles: []*os.File{childEnd},
+		ExtraFiles: []*os.File{childEnd}, // standard output and error come with the job
+
 	}
 	if daemon {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

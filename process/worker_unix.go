@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/fxamacker/cbor/v2"
+	"golang.org/x/sys/unix"
 )
 
 // runWorker receives a job on the control socket, runs it and reports the
@@ -31,7 +32,7 @@ func runWorker() int {
 	conn := fc.(*net.UnixConn)
 	rehearse()
 	writeFrame(conn, nil, nil) // ready: see Prestart
-	payload, files, err := readFrame(conn, maxFiles)
+	payload, files, err := readFrame(conn, maxFiles+2)
 	if err != nil {
 		// A spare whose parent no longer needs it: the parent closed its
 		// end, or exited, and the kernel reports a reset rather than end
@@ -43,9 +44,21 @@ func runWorker() int {
 		return 3
 	}
 	var j job
-	if err := cbor.Unmarshal(payload, &j); err != nil || j.NFiles+j.NSegments != len(files) {
+	err = cbor.Unmarshal(payload, &j)
+	stdio := 0
+	if j.Stdio {
+		stdio = 2
+	}
+	if err != nil || j.NFiles+j.NSegments+stdio != len(files) {
 		fmt.Fprintf(os.Stderr, "process: worker: bad job (%v)\n", err)
 		return 3
+	}
+	if stdio > 0 {
+		if err := takeStdio(files[len(files)-2:]); err != nil {
+			fmt.Fprintf(os.Stderr, "process: worker: standard output and error: %v\n", err)
+			return 3
+		}
+		files = files[:len(files)-2]
 	}
 	setEnv(j.Env)
 	if err := os.Chdir(j.Dir); err != nil {
@@ -148,4 +161,19 @@ func rehearse() {
 	msg, _ = cbor.Marshal(outcome{Value: msg})
 	go writeFrame(conns[0], msg, nil)
 	readFrame(conns[1], 0)
+}
+
+// takeStdio makes files[0] and files[1], sent with the job, the worker's
+// standard output and error, and closes them.
+func takeStdio(files []*os.File) error {
+	var errs []error
+	for i, f := range files {
+		rc, err := f.SyscallConn()
+		if err == nil {
+			cerr := rc.Control(func(fd uintptr) { err = unix.Dup2(int(fd), 1+i) })
+			err = errors.Join(err, cerr)
+		}
+		errs = append(errs, err, f.Close())
+	}
+	return errors.Join(errs...)
 }
