@@ -1,0 +1,6 @@
+//go:build !linux
+
+package shmconn
+
+// supported reports whether this platform has the futexes Conn sleeps on.
+const supported = false
