@@ -1,0 +1,105 @@
+package manager
+
+import (
+	"fmt"
+	"time"
+)
+
+// args walks a request's arguments, remembering the first error so that a
+// handler can read all its arguments and check once.
+type args struct {
+	it  items
+	err error
+}
+
+func (a *args) fail(format string, v ...any) {
+	if a.err == nil {
+		a.err = failf(statusBadRequest, fmt.Sprintf(format, v...))
+	}
+}
+
+// raw returns the next item unchecked: the caller stores it only after
+// value() or compares it as bytes.
+func (a *args) raw() []byte {
+	if a.err != nil {
+		return nil
+	}
+	if len(a.it) == 0 {
+		a.fail("missing argument")
+		return nil
+	}
+	var b []byte
+	b, a.it = a.it.next()
+	return b
+}
+
+// value returns the next item after checking that it is one well-formed
+// CBOR data item within the decoding limits: the server stores only such.
+func (a *args) value() []byte {
+	b := a.raw()
+	if a.err == nil {
+		if err := wellformed(b); err != nil {
+			a.fail("argument is not well-formed CBOR: %v", err)
+			return nil
+		}
+	}
+	return b
+}
+
+func (a *args) int() int64 {
+	b := a.raw()
+	if a.err != nil {
+		return 0
+	}
+	v, err := decodeInt(b)
+	if err != nil {
+		a.fail("argument is not an integer: %v", err)
+	}
+	return v
+}
+
+func (a *args) uint() uint64 {
+	b := a.raw()
+	if a.err != nil {
+		return 0
+	}
+	v, err := decodeUint(b)
+	if err != nil {
+		a.fail("argument is not an unsigned integer: %v", err)
+	}
+	return v
+}
+
+func (a *args) text() string {
+	b := a.raw()
+	if a.err != nil {
+		return ""
+	}
+	v, err := decodeText(b)
+	if err != nil {
+		a.fail("argument is not a text string: %v", err)
+	}
+	return v
+}
+
+func (a *args) timeout() time.Duration { return time.Duration(a.int()) }
+
+// rest returns the remaining items, each checked with value().
+func (a *args) rest() [][]byte {
+	var out [][]byte
+	for a.err == nil && len(a.it) > 0 {
+		out = append(out, a.value())
+	}
+	return out
+}
+
+// done reports the first error, or an error if arguments are left over.
+func (a *args) done() error {
+	if a.err == nil && len(a.it) > 0 {
+		a.fail("%d unexpected arguments", a.it.count())
+	}
+	if a.err != nil {
+		return a.err
+	}
+	return nil
+}

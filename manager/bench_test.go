@@ -1,0 +1,179 @@
+//go:build linux
+
+package manager
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shmkit/internal/redisbench"
+)
+
+// The benchmarks run the server in its own worker process, as Start does,
+// and the clients in the benchmark's process. Those comparing with Redis
+// run redis-benchmark against a private redis-server in the same
+// benchmark, over a Unix socket, with the same number of connections and
+// pipeline depth, and report our throughput over Redis's as x-redis.
+
+// benchKey and benchValue have the sizes redis-benchmark uses.
+const benchKey = "key:__rand_int__"
+
+var benchValue = "xxx"
+
+func startBenchManager(b *testing.B) *Manager {
+	b.Helper()
+	m, err := Start(context.Background(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Shutdown(context.Background()) })
+	return m
+}
+
+// clients dials n clients to m over transport ("shm" or "unix").
+func benchClients(b *testing.B, m *Manager, transport string, n int) []*Dict[string, string] {
+	b.Helper()
+	network, address := m.Address()
+	ds := make([]*Dict[string, string], n)
+	for i := range ds {
+		c, err := Dial(context.Background(), network, address, &Options{NoSharedMemory: transport == "unix"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { c.Close() })
+		d, err := OpenDict[string, string](context.Background(), c, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := d.Set(context.Background(), benchKey, benchValue); err != nil {
+			b.Fatal(err)
+		}
+		ds[i] = d
+	}
+	return ds
+}
+
+// drive runs b.N operations spread over the clients, each client sending
+// pipeline operations at a time (a Batch when pipeline > 1), and returns
+// the aggregate rate in requests per second.
+func drive(b *testing.B, ds []*Dict[string, string], op string, pipeline int) float64 {
+	b.Helper()
+	ctx := context.Background()
+	per := max(b.N/len(ds), 1)
+	var wg sync.WaitGroup
+	errs := make(chan error, len(ds))
+	start := time.Now()
+	for _, d := range ds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- driveOne(ctx, d, op, pipeline, per)
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(per*len(ds)) / elapsed.Seconds()
+}
+
+func driveOne(ctx context.Context, d *Dict[string, string], op string, pipeline, n int) error {
+	if pipeline == 1 {
+		for range n {
+			var err error
+			if op == "get" {
+				_, _, err = d.Get(ctx, benchKey)
+			} else {
+				err = d.Set(ctx, benchKey, benchValue)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	batch := d.r.c.NewBatch()
+	for done := 0; done < n; done += pipeline {
+		for range pipeline {
+			if op == "get" {
+				d.GetIn(batch, benchKey)
+			} else {
+				d.SetIn(batch, benchKey, benchValue)
+			}
+		}
+		if err := batch.Do(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// redisRate runs redis-benchmark for op and returns its requests per
+// second.
+func redisRate(b *testing.B, rs *redisbench.Server, op string, clients, pipeline, requests int) float64 {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := rs.Run(ctx, clients, pipeline, requests, op)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return r[strings.ToUpper(op)]
+}
+
+// BenchmarkVsRedis measures dict get and set through proxies against Redis
+// GET and SET, with one and two connections, without and with pipelining
+// (a Batch of 16 here, -P 16 for Redis).
+func BenchmarkVsRedis(b *testing.B) {
+	rs := redisbench.Start(b)
+	m := startBenchManager(b)
+	for _, op := range []string{"get", "set"} {
+		for _, clients := range []int{1, 2} {
+			for _, pipeline := range []int{1, 16} {
+				for _, transport := range []string{"shm", "unix"} {
+					name := fmt.Sprintf("op=%s/clients=%d/pipeline=%d/transport=%s", op, clients, pipeline, transport)
+					b.Run(name, func(b *testing.B) {
+						ds := benchClients(b, m, transport, clients)
+						ours := drive(b, ds, op, pipeline)
+						redis := redisRate(b, rs, op, clients, pipeline, max(b.N, 20000))
+						report(b, ours, redis)
+					})
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkClients sweeps the number of concurrent clients (connections,
+// each used by one goroutine) doing dict gets, next to Redis GET with as
+// many connections: aggregate throughput must not collapse as clients are
+// added.
+func BenchmarkClients(b *testing.B) {
+	rs := redisbench.Start(b)
+	m := startBenchManager(b)
+	for _, clients := range []int{1, 2, 4, 8, 16, 32, 64} {
+		for _, transport := range []string{"shm", "unix"} {
+			b.Run(fmt.Sprintf("clients=%d/transport=%s", clients, transport), func(b *testing.B) {
+				ds := benchClients(b, m, transport, clients)
+				ours := drive(b, ds, "get", 1)
+				redis := redisRate(b, rs, "get", clients, 1, max(b.N, 20000))
+				report(b, ours, redis)
+			})
+		}
+	}
+}
+
+func report(b *testing.B, ours, redis float64) {
+	b.ReportMetric(1e9/ours, "ns/op")
+	b.ReportMetric(ours/1e3, "kreq/s")
+	b.ReportMetric(redis/1e3, "redis-kreq/s")
+	b.ReportMetric(ours/redis, "x-redis")
+}

@@ -1,0 +1,504 @@
+package manager
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A Client is a connection to a Server, shared by the proxies made from it.
+// Its methods and its proxies are safe for concurrent use by goroutines;
+// their requests share the connection and are pipelined on it, so
+// concurrent calls are not limited to one round trip at a time.
+//
+// When the connection breaks (the server shut down or died), calls in
+// flight fail with an error matching ErrClosed, and the next call dials
+// again. Proxies re-attach to their objects by name on the new
+// connection; a restarted server has lost the old objects' contents, and
+// Locks held over the old connection were released by the server.
+type Client struct {
+	network, address string
+	opts             Options
+
+	mu     sync.Mutex
+	sess   *session // nil when not connected; guarded by mu
+	gen    uint64   // sessions dialled so far; guarded by mu
+	closed bool     // guarded by mu
+}
+
+// Dial connects to the server at address on network ("unix" or "tcp"),
+// runs the handshake and returns the client. opts must carry the server's
+// auth key if it has one, and a TLS configuration if it uses TLS.
+func Dial(ctx context.Context, network, address string, opts *Options) (*Client, error) {
+	c := &Client{network: network, address: address}
+	if opts != nil {
+		c.opts = *opts
+	}
+	if _, err := c.session(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close closes the connection. Calls in flight and later calls fail with
+// ErrClosed. Close is idempotent.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	s := c.sess
+	c.sess = nil
+	c.mu.Unlock()
+	if s != nil {
+		s.fail(ErrClosed)
+	}
+	return nil
+}
+
+// Ping makes a round trip to the server.
+func (c *Client) Ping(ctx context.Context) error {
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	cl, err := s.call(ctx, opPing, 0, nil)
+	if err != nil {
+		return err
+	}
+	return cl.finish()
+}
+
+// session returns the current session, dialling one if there is none.
+func (c *Client) session(ctx context.Context) (*session, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if c.sess != nil {
+		if !c.sess.broken() {
+			return c.sess, nil
+		}
+		c.sess.fail(ErrClosed)
+		c.sess = nil
+	}
+	s, err := c.dial(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: dial %s %s: %w", ErrClosed, c.network, c.address, err)
+	}
+	c.gen++
+	s.gen = c.gen
+	c.sess = s
+	return s, nil
+}
+
+func (c *Client) dial(ctx context.Context) (*session, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, c.network, c.address)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(c.opts.handshakeTimeout())
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	nc.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	s, err := c.handshake(nc)
+	if err != nil {
+		nc.Close()
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+func (c *Client) handshake(nc net.Conn) (*session, error) {
+	uc, unix := nc.(*net.UnixConn)
+	if c.opts.TLSConfig != nil && !unix {
+		t := tls.Client(nc, c.opts.TLSConfig)
+		if err := t.Handshake(); err != nil {
+			return nil, err
+		}
+		nc = t
+	}
+	var file *os.File
+	shm, err := clientHandshake(nc, c.opts.AuthKey, unix && !c.opts.NoSharedMemory && shmSupported,
+		func(v []byte) error {
+			if unix {
+				var err error
+				file, err = recvWithFile(uc, v)
+				return err
+			}
+			_, err := io.ReadFull(nc, v)
+			return err
+		})
+	if file != nil {
+		defer file.Close()
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := newSession(nc, c.opts.maxFrame())
+	if shm {
+		if file == nil {
+			return nil, fmt.Errorf("%w: no shared memory came with the verdict", ErrProtocol)
+		}
+		r, err := attachLocalRings(uc, file)
+		if err != nil {
+			return nil, err
+		}
+		s.rings = r
+		s.conn = r.conn
+		s.fr = newFrameReader(r.conn, c.opts.maxFrame())
+		r.start(func() { s.markDown(errors.New("server closed the connection")) })
+	}
+	nc.SetDeadline(time.Time{})
+	return s, nil
+}
+
+// session is one connection of a Client.
+type session struct {
+	gen   uint64
+	nc    net.Conn // the socket
+	conn  net.Conn // where requests go: nc, or rings
+	rings *localRings
+	fr    *frameReader // read only by the goroutine holding token
+	max   int
+
+	token chan struct{} // held (full) by the goroutine reading responses
+
+	wmu sync.Mutex // serializes writes to conn
+
+	nextID atomic.Uint64
+
+	pmu     sync.Mutex
+	pending map[uint64]*call // guarded by pmu
+	err     error            // why the session ended; guarded by pmu
+	down    atomic.Bool      // err != nil
+}
+
+func newSession(nc net.Conn, max int) *session {
+	return &session{
+		nc:      nc,
+		conn:    nc,
+		fr:      newFrameReader(nc, max),
+		max:     max,
+		token:   make(chan struct{}, 1),
+		pending: map[uint64]*call{},
+	}
+}
+
+func (s *session) broken() bool { return s.down.Load() }
+
+// A call is one request in flight.
+type call struct {
+	id   uint64
+	req  frameWriter
+	done chan struct{} // closed when resp or err is set
+	body []byte        // the response body, copied out of the reader
+	resp response
+	err  error
+}
+
+var callPool = sync.Pool{New: func() any { return &call{} }}
+
+func newCall() *call {
+	cl := callPool.Get().(*call)
+	cl.done = make(chan struct{})
+	cl.req.buf = cl.req.buf[:0]
+	cl.err = nil
+	return cl
+}
+
+// recycle returns a finished call to the pool. Only calls that completed
+// (so no reader holds them) may be recycled.
+func (cl *call) recycle() {
+	if cap(cl.body) > 64<<10 || cap(cl.req.buf) > 64<<10 {
+		return
+	}
+	cl.resp = response{}
+	callPool.Put(cl)
+}
+
+// finish returns the call's error, if any, and recycles it when it carries
+// no results the caller still needs.
+func (cl *call) finish() error {
+	err := cl.error()
+	cl.recycle()
+	return err
+}
+
+// error converts a response's status into an error.
+func (cl *call) error() error {
+	if cl.err != nil {
+		return cl.err
+	}
+	if cl.resp.status == statusOK {
+		return nil
+	}
+	msg := statusErr(cl.resp.status).Error()
+	if len(cl.resp.results) > 0 {
+		if b, _ := cl.resp.results.next(); b != nil {
+			if m, err := decodeText(b); err == nil {
+				msg = m
+			}
+		}
+	}
+	return &RemoteError{status: cl.resp.status, Message: msg}
+}
+
+// call sends one request and waits for its response. build appends the
+// arguments.
+func (s *session) call(ctx context.Context, o op, obj uint32, build func(*frameWriter) error) (*call, error) {
+	cl, err := s.send(o, obj, build)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.wait(ctx, cl); err != nil {
+		s.abandon(cl)
+		return nil, err
+	}
+	return cl, nil
+}
+
+// send encodes a request, registers it and writes it.
+func (s *session) send(o op, obj uint32, build func(*frameWriter) error) (*call, error) {
+	cl := newCall()
+	if err := s.encode(cl, o, obj, build); err != nil {
+		cl.recycle()
+		return nil, err
+	}
+	if err := s.register(cl); err != nil {
+		cl.recycle()
+		return nil, err
+	}
+	if err := s.write(cl.req.buf); err != nil {
+		return nil, err
+	}
+	return cl, nil
+}
+
+func (s *session) encode(cl *call, o op, obj uint32, build func(*frameWriter) error) error {
+	cl.id = s.nextID.Add(1)
+	cl.req.beginRequest(cl.id, o, obj)
+	if build != nil {
+		if err := build(&cl.req); err != nil {
+			return fmt.Errorf("%w: %w", ErrType, err)
+		}
+	}
+	if n := cl.req.end(); n > s.max {
+		return fmt.Errorf("%w: request of %d bytes, limit %d", ErrTooLarge, n, s.max)
+	}
+	return nil
+}
+
+func (s *session) register(cl *call) error {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	s.pending[cl.id] = cl
+	return nil
+}
+
+func (s *session) write(b []byte) error {
+	s.wmu.Lock()
+	_, err := s.conn.Write(b)
+	s.wmu.Unlock()
+	if err != nil {
+		s.fail(err)
+		return s.failure()
+	}
+	return nil
+}
+
+func (s *session) failure() error {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	return s.err
+}
+
+// wait waits for cl's response. The waiting goroutines take turns reading
+// the connection (the one holding token reads and hands out the responses
+// of the others), so a lone caller reads its own response with no
+// goroutine switch.
+func (s *session) wait(ctx context.Context, cl *call) error {
+	for {
+		select {
+		case <-cl.done:
+			return nil
+		case s.token <- struct{}{}:
+			s.read(ctx, cl)
+			<-s.token
+			select {
+			case <-cl.done:
+				return nil
+			default:
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// aLongTimeAgo is a deadline in the past, to interrupt a blocked read.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// read reads responses until cl's arrives, ctx ends, or the session fails.
+func (s *session) read(ctx context.Context, cl *call) {
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { s.conn.SetReadDeadline(aLongTimeAgo) })
+		defer func() {
+			if !stop() {
+				s.conn.SetReadDeadline(time.Time{})
+			}
+		}()
+	}
+	for {
+		select {
+		case <-cl.done:
+			return
+		default:
+		}
+		body, err := s.fr.next()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if ctx.Err() != nil {
+					return
+				}
+				// A deadline left by an earlier reader's context, set
+				// after it had stopped reading: clear it and go on.
+				s.conn.SetReadDeadline(time.Time{})
+				continue
+			}
+			s.fail(err)
+			return
+		}
+		if err := s.deliver(body); err != nil {
+			s.fail(err)
+			return
+		}
+	}
+}
+
+// deliver hands a response to its call. Responses to abandoned calls are
+// dropped.
+func (s *session) deliver(body []byte) error {
+	r, err := parseResponse(body)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrProtocol, err)
+	}
+	if r.id == 0 {
+		cl := &call{resp: r}
+		return fmt.Errorf("%w: server ended the connection: %w", ErrProtocol, cl.error())
+	}
+	s.pmu.Lock()
+	cl := s.pending[r.id]
+	delete(s.pending, r.id)
+	s.pmu.Unlock()
+	if cl == nil {
+		return nil
+	}
+	cl.body = append(cl.body[:0], body...)
+	cl.resp, _ = parseResponse(cl.body)
+	close(cl.done)
+	return nil
+}
+
+// abandon forgets a call whose caller stopped waiting.
+func (s *session) abandon(cl *call) {
+	s.pmu.Lock()
+	delete(s.pending, cl.id)
+	s.pmu.Unlock()
+}
+
+// markDown records why the session ended and fails the pending calls with
+// an error matching ErrClosed. It reports whether it was the first to.
+func (s *session) markDown(cause error) bool {
+	s.pmu.Lock()
+	if s.err != nil {
+		s.pmu.Unlock()
+		return false
+	}
+	if errors.Is(cause, ErrClosed) {
+		s.err = cause
+	} else {
+		s.err = fmt.Errorf("%w: connection lost: %w", ErrClosed, cause)
+	}
+	s.down.Store(true)
+	pending := s.pending
+	s.pending = nil
+	s.pmu.Unlock()
+	for _, cl := range pending {
+		cl.err = s.err
+		close(cl.done)
+	}
+	return true
+}
+
+// fail ends the session and releases its connection and shared memory.
+// Calls in flight and later calls get an error matching ErrClosed. It is
+// idempotent and may be called concurrently.
+func (s *session) fail(cause error) {
+	s.markDown(cause)
+	s.nc.Close()
+	if s.rings != nil {
+		s.rings.close()
+	}
+}
+
+// blocking sends a request that the server may park (Lock.Acquire,
+// Queue.Put and Get, Event.Wait). The request carries ctx's deadline as a
+// timeout. If ctx ends first, the client asks the server to cancel and
+// waits for the request's final response: if the operation completed
+// anyway, its result is returned, so a lock granted or an item taken at
+// the moment of cancellation is not lost.
+func (s *session) blocking(ctx context.Context, o op, obj uint32, build func(*frameWriter, time.Duration) error) (*call, error) {
+	timeout := time.Duration(-1)
+	if d, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(d), 0)
+	}
+	if ctx.Err() != nil {
+		timeout = 0
+	}
+	cl, err := s.send(o, obj, func(w *frameWriter) error { return build(w, timeout) })
+	if err != nil {
+		return nil, err
+	}
+	if err := s.wait(ctx, cl); err == nil {
+		return cl, nil
+	}
+	// Cancel without waiting for an answer: a cancel has none.
+	c := newCall()
+	c.id = s.nextID.Add(1)
+	c.req.beginRequest(c.id, opCancel, 0)
+	c.req.uint(cl.id)
+	c.req.end()
+	werr := s.write(c.req.buf)
+	c.recycle()
+	if werr != nil {
+		return nil, werr
+	}
+	if err := s.wait(context.Background(), cl); err != nil {
+		return nil, err
+	}
+	if cl.resp.status == statusCanceled || cl.resp.status == statusTimeout {
+		cl.recycle()
+		return nil, ctx.Err()
+	}
+	return cl, nil
+}

@@ -1,0 +1,242 @@
+//go:build linux
+
+package manager
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shmkit/shmkit/internal/shmconn"
+	"github.com/shmkit/shmkit/shm"
+)
+
+const shmSupported = true
+
+// ringCapacity is the data capacity of each direction's ring. It holds many
+// pipelined requests, and a client's batch is cut into chunks smaller than
+// it, so that neither side waits on the other with both rings full.
+const ringCapacity = 1 << 20
+
+const (
+	ringC2S = "c2s" // client to server
+	ringS2C = "s2c" // server to client
+)
+
+// localRings is one connection's shared-memory transport: an anonymous
+// (memfd) segment holding a ring per direction, and the Conn over them. The
+// Unix socket it was set up on stays open, only so that each side learns
+// when the other has gone: the kernel closes a dead process's socket, but
+// nothing tells a ring its peer died.
+type localRings struct {
+	seg  *shm.Segment
+	conn *shmconn.Conn
+	nc   net.Conn      // the socket the rings were set up on
+	done chan struct{} // closed when the monitor has ended
+}
+
+// newLocalRings creates the rings for the server's side of nc and sends
+// the verdict v with the segment's descriptor.
+func newLocalRings(nc net.Conn, v []byte) (*localRings, error) {
+	uc, ok := nc.(*net.UnixConn)
+	if !ok {
+		return nil, errors.New("manager: shared memory needs a Unix socket")
+	}
+	size := int64(2*shmconn.RingSize(ringCapacity) + 64<<10)
+	seg, err := shm.CreateAnonymous(size)
+	if err != nil {
+		return nil, err
+	}
+	var mem [2][]byte
+	for i, name := range []string{ringC2S, ringS2C} {
+		o, err := seg.Alloc(shm.ObjectSpec{Name: name, Kind: "ring", Size: int64(shmconn.RingSize(ringCapacity)), Align: 4096})
+		if err == nil {
+			err = shmconn.InitRing(o.Bytes, ringCapacity)
+		}
+		if err != nil {
+			seg.Close()
+			return nil, err
+		}
+		mem[i] = o.Bytes
+	}
+	conn, err := shmconn.New(mem[0], mem[1], &shmconn.Options{LocalAddr: uc.LocalAddr(), RemoteAddr: uc.RemoteAddr()})
+	if err != nil {
+		seg.Close()
+		return nil, err
+	}
+	r := &localRings{seg: seg, conn: conn, nc: nc}
+	f, err := seg.File()
+	if err == nil {
+		err = sendWithFile(uc, v, f)
+		f.Close()
+	}
+	if err != nil {
+		conn.Close()
+		seg.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// attachLocalRings maps the segment the server sent and returns the
+// client's side.
+func attachLocalRings(nc *net.UnixConn, f *os.File) (*localRings, error) {
+	seg, err := shm.FromFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("manager: shared memory from server: %w", err)
+	}
+	var mem [2][]byte
+	for i, name := range []string{ringC2S, ringS2C} {
+		o, err := seg.Attach(shm.ObjectSpec{Name: name, Kind: "ring", Size: int64(shmconn.RingSize(ringCapacity)), Align: 4096})
+		if err != nil {
+			seg.Close()
+			return nil, fmt.Errorf("manager: shared memory from server: %w", err)
+		}
+		mem[i] = o.Bytes
+	}
+	conn, err := shmconn.New(mem[1], mem[0], &shmconn.Options{LocalAddr: nc.LocalAddr(), RemoteAddr: nc.RemoteAddr()})
+	if err != nil {
+		seg.Close()
+		return nil, err
+	}
+	return &localRings{seg: seg, conn: conn, nc: nc}, nil
+}
+
+// start runs the monitor: it waits for the peer to close the socket (or
+// die), then closes the rings' Conn, which wakes any goroutine blocked on
+// them, and calls gone.
+func (r *localRings) start(gone func()) {
+	r.done = make(chan struct{})
+	go func() {
+		defer close(r.done)
+		var b [1]byte
+		for {
+			if _, err := r.nc.Read(b[:]); err != nil {
+				break
+			}
+		}
+		r.conn.Close()
+		if gone != nil {
+			gone()
+		}
+	}()
+}
+
+// close closes the socket, waits for the monitor to end, closes the Conn
+// (which waits for calls still using the rings) and unmaps the segment. It
+// is idempotent, and must not be called from gone.
+func (r *localRings) close() {
+	r.nc.Close()
+	<-r.done
+	r.conn.Close()
+	r.seg.Close()
+}
+
+// sendWithFile writes b with f's descriptor attached.
+func sendWithFile(c *net.UnixConn, b []byte, f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var werr error
+	err = rc.Control(func(fd uintptr) {
+		_, _, werr = c.WriteMsgUnix(b, unix.UnixRights(int(fd)), nil)
+	})
+	return errors.Join(err, werr)
+}
+
+// recvWithFile fills b, taking the descriptor that comes with its first
+// byte, if any.
+func recvWithFile(c *net.UnixConn, b []byte) (*os.File, error) {
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	n, oobn, flags, _, err := c.ReadMsgUnix(b, oob)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, io.EOF
+	}
+	var files []*os.File
+	if oobn > 0 {
+		msgs, perr := unix.ParseSocketControlMessage(oob[:oobn])
+		for _, m := range msgs {
+			fds, _ := unix.ParseUnixRights(&m)
+			for _, fd := range fds {
+				unix.CloseOnExec(fd)
+				files = append(files, os.NewFile(uintptr(fd), "manager-shm"))
+			}
+		}
+		if perr != nil || flags&unix.MSG_CTRUNC != 0 || len(files) > 1 {
+			closeFiles(files)
+			return nil, fmt.Errorf("%w: unexpected control message with the verdict", ErrProtocol)
+		}
+	}
+	if _, err := io.ReadFull(c, b[n:]); err != nil {
+		closeFiles(files)
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, nil
+	}
+	return files[0], nil
+}
+
+func closeFiles(fs []*os.File) {
+	for _, f := range fs {
+		f.Close()
+	}
+}
+
+// peerAllowed reports whether the user at the other end of a Unix socket
+// may connect: the server's own user, one listed in AllowUIDs, or any
+// with AnyUID.
+func (s *Server) peerAllowed(nc net.Conn) (bool, error) {
+	if s.opts.AnyUID {
+		return true, nil
+	}
+	uc, ok := nc.(*net.UnixConn)
+	if !ok {
+		return false, errors.New("manager: not a Unix socket")
+	}
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	err = rc.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	})
+	if err = errors.Join(err, cerr); err != nil {
+		return false, fmt.Errorf("manager: peer credentials: %w", err)
+	}
+	uid := int(cred.Uid)
+	return uid == s.uid || slices.Contains(s.opts.AllowUIDs, uid), nil
+}
+
+// listenUnix listens on a Unix socket with mode 0600. A socket file whose
+// server is gone (connecting is refused) is replaced; a live one is not.
+func listenUnix(path string) (net.Listener, error) {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("manager: listen unix %s: %w", path, unix.EADDRINUSE)
+		} else if errors.Is(err, unix.ECONNREFUSED) {
+			os.Remove(path)
+		}
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}

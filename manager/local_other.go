@@ -1,0 +1,26 @@
+//go:build !linux
+
+package manager
+
+import (
+	"errors"
+	"net"
+	"os"
+)
+
+const shmSupported = false
+
+var errNoShm = errors.New("manager: shared-memory transport not supported on this platform")
+
+type localRings struct{ conn net.Conn }
+
+func newLocalRings(nc net.Conn, v []byte) (*localRings, error)           { return nil, errNoShm }
+func attachLocalRings(nc *net.UnixConn, f *os.File) (*localRings, error) { return nil, errNoShm }
+func (r *localRings) start(gone func())                                  {}
+func (r *localRings) close()                                             {}
+func recvWithFile(c *net.UnixConn, b []byte) (*os.File, error)           { return nil, errNoShm }
+func listenUnix(path string) (net.Listener, error)                       { return net.Listen("unix", path) }
+
+// peerAllowed cannot identify Unix-socket peers on this platform, so only
+// AnyUID admits them.
+func (s *Server) peerAllowed(nc net.Conn) (bool, error) { return s.opts.AnyUID, nil }

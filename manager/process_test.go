@@ -1,0 +1,295 @@
+//go:build linux
+
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shmkit/internal/shmtest"
+	"github.com/shmkit/shmkit/process"
+)
+
+// clientJob tells a client worker process where the server is and what to
+// do.
+type clientJob struct {
+	Network, Address string
+	Key              []byte
+	NoShm            bool
+	Iters            int
+	Worker           int
+}
+
+func (j clientJob) dial(ctx context.Context) (*Client, error) {
+	return Dial(ctx, j.Network, j.Address, &Options{AuthKey: j.Key, NoSharedMemory: j.NoShm})
+}
+
+// incrementer adds 1 to a dict entry Iters times with Add, and Iters/10
+// times with the optimistic Update, which must lose nothing either.
+var incrementer = process.Register("manager-test/increment", func(ctx context.Context, j clientJob) (int, error) {
+	c, err := j.dial(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	d, err := OpenDict[string, int64](ctx, c, "counts")
+	if err != nil {
+		return 0, err
+	}
+	for range j.Iters {
+		if _, err := d.Add(ctx, "add", 1); err != nil {
+			return 0, err
+		}
+	}
+	retries := 0
+	for range j.Iters / 10 {
+		if _, err := d.Update(ctx, "update", func(old int64, ok bool) (int64, error) {
+			retries++
+			return old + 1, nil
+		}); err != nil {
+			return 0, err
+		}
+	}
+	return retries - j.Iters/10, nil
+})
+
+// TestIncrementsExact is the lost-update program that Python's Manager
+// fails: 8 processes increment one dict entry through proxies.
+func TestIncrementsExact(t *testing.T) {
+	for _, tr := range []struct {
+		name  string
+		noShm bool
+	}{{"shm", false}, {"unix", true}} {
+		t.Run(tr.name, func(t *testing.T) {
+			m, err := Start(ctx, nil)
+			must(t, err)
+			defer func() { must(t, m.Shutdown(ctx)) }()
+			network, address := m.Address()
+			const procs, iters = 8, 10000
+			ps := shmtest.Start(t, procs, func(i int) (*process.Process, error) {
+				return incrementer.Start(clientJob{Network: network, Address: address, NoShm: tr.noShm, Iters: iters, Worker: i})
+			})
+			shmtest.JoinAll(t, ps)
+			retries := 0
+			for _, p := range ps {
+				var r int
+				must(t, p.Result(&r))
+				retries += r
+			}
+			d, err := OpenDict[string, int64](ctx, m.Client(), "counts")
+			must(t, err)
+			if got, _, err := d.Get(ctx, "add"); got != procs*iters || err != nil {
+				t.Errorf("after %d processes × %d Adds: %d, %v", procs, iters, got, err)
+			}
+			if got, _, err := d.Get(ctx, "update"); got != procs*iters/10 || err != nil {
+				t.Errorf("after %d processes × %d Updates: %d, %v", procs, iters/10, got, err)
+			}
+			t.Logf("optimistic Update retried %d times", retries)
+		})
+	}
+}
+
+// locker takes the lock, reports it, and then sends requests without end
+// until it is killed.
+var locker = process.Register("manager-test/locker", func(ctx context.Context, j clientJob) (struct{}, error) {
+	c, err := j.dial(ctx)
+	if err != nil {
+		return struct{}{}, err
+	}
+	l, err := OpenLock(ctx, c, "L")
+	if err != nil {
+		return struct{}{}, err
+	}
+	if err := l.Acquire(ctx); err != nil {
+		return struct{}{}, err
+	}
+	d, err := OpenDict[int, int](ctx, c, "busy")
+	if err != nil {
+		return struct{}{}, err
+	}
+	ready, err := OpenEvent(ctx, c, "holding")
+	if err != nil {
+		return struct{}{}, err
+	}
+	if err := ready.Set(ctx); err != nil {
+		return struct{}{}, err
+	}
+	for i := 0; ; i++ {
+		b := c.NewBatch()
+		for k := range 256 {
+			d.SetIn(b, k, i)
+		}
+		if err := b.Do(ctx); err != nil {
+			return struct{}{}, err
+		}
+	}
+})
+
+// TestClientKilledMidRequest kills a client that holds a Lock while it has
+// requests in flight. The server releases the lock with ErrOwnerDead to the
+// next holder and goes on serving.
+func TestClientKilledMidRequest(t *testing.T) {
+	for _, noShm := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noShm=%v", noShm), func(t *testing.T) {
+			ts := startServer(t, transport{name: "unix", network: "unix"})
+			c := ts.dial(t)
+			p, err := locker.Start(clientJob{Network: "unix", Address: ts.address, NoShm: noShm})
+			must(t, err)
+			ev, _ := OpenEvent(ctx, c, "holding")
+			wctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			must(t, ev.Wait(wctx))
+			time.Sleep(20 * time.Millisecond) // let batches flow
+			must(t, p.Kill())
+			p.Join(ctx)
+			l, _ := OpenLock(ctx, c, "L")
+			if err := l.Acquire(wctx); !errors.Is(err, ErrOwnerDead) {
+				t.Fatalf("Acquire after the holder was killed = %v, want ErrOwnerDead", err)
+			}
+			must(t, l.Release(ctx))
+			d, _ := OpenDict[int, int](ctx, c, "busy")
+			if n, err := d.Len(ctx); n != 256 || err != nil {
+				t.Errorf("server after the kill: Len = %d, %v", n, err)
+			}
+			shmtest.WaitUntil(t, "the server to drop the dead connection", func() bool {
+				ts.omu.Lock()
+				defer ts.omu.Unlock()
+				return len(ts.conns) == 1
+			})
+		})
+	}
+}
+
+// adder adds 1 to a Value until it has had Iters successes after its first
+// failure, redialling (by calling again) whenever the server is gone.
+var adder = process.Register("manager-test/adder", func(ctx context.Context, j clientJob) ([2]int, error) {
+	var c *Client
+	var v *Value[int]
+	defer func() {
+		if c != nil {
+			c.Close()
+		}
+	}()
+	failures, after := 0, 0
+	deadline := time.Now().Add(time.Minute)
+	for after < j.Iters {
+		if time.Now().After(deadline) {
+			return [2]int{}, errors.New("no progress for a minute")
+		}
+		var err error
+		switch {
+		case c == nil:
+			c, err = j.dial(ctx)
+		case v == nil:
+			v, err = OpenValue[int](ctx, c, "n")
+			if err == nil && failures == 0 {
+				var hello *List[int]
+				if hello, err = OpenList[int](ctx, c, "hello"); err == nil {
+					_, err = hello.Append(ctx, j.Worker)
+				}
+			}
+		default:
+			_, err = v.Add(ctx, 1)
+			if err == nil && failures > 0 {
+				after++
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, ErrClosed) {
+				return [2]int{}, err
+			}
+			failures++
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return [2]int{failures, after}, nil
+})
+
+// TestServerRestart kills the server process while clients are busy and
+// starts another on the same socket. Clients see ErrClosed, reconnect on
+// their next call, and their proxies find their objects again by name.
+func TestServerRestart(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "sock")
+	startSrv := func() *process.Process {
+		p, err := serveInWorker.Start(serveArg{Socket: sock}, process.Daemon())
+		must(t, err)
+		return p
+	}
+	srv := startSrv()
+	var c *Client
+	shmtest.WaitUntil(t, "the server to listen", func() bool {
+		var err error
+		c, err = Dial(ctx, "unix", sock, nil)
+		return err == nil
+	}, srv)
+	const clients, iters = 4, 300
+	ps := shmtest.Start(t, clients, func(i int) (*process.Process, error) {
+		return adder.Start(clientJob{Network: "unix", Address: sock, Iters: iters, Worker: i})
+	})
+	v, _ := OpenValue[int](ctx, c, "n")
+	hello, _ := OpenList[int](ctx, c, "hello")
+	shmtest.WaitUntil(t, "every client to connect and add", func() bool {
+		n, err := v.Load(ctx)
+		k, err2 := hello.Len(ctx)
+		return err == nil && err2 == nil && n >= 500 && k == clients
+	}, append(ps, srv)...)
+	must(t, srv.Kill())
+	srv.Join(ctx)
+	if _, err := v.Load(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("Load after the server died = %v, want ErrClosed", err)
+	}
+	srv = startSrv()
+	defer func() {
+		srv.Terminate()
+		srv.Join(ctx)
+	}()
+	shmtest.JoinAll(t, ps)
+	after := 0
+	for _, p := range ps {
+		var r [2]int
+		must(t, p.Result(&r))
+		if r[0] == 0 {
+			t.Errorf("worker saw no failure")
+		}
+		after += r[1]
+	}
+	var n int
+	shmtest.WaitUntil(t, "the test's client to reconnect", func() bool {
+		var err error
+		n, err = v.Load(ctx)
+		return err == nil
+	}, srv)
+	// Each worker's first failure came after the kill, so its later
+	// successes, and only those, went to the new server.
+	if n != after {
+		t.Errorf("new server counted %d, clients %d successes after their first failure", n, after)
+	}
+	c.Close()
+}
+
+// TestStartShutdown checks the Manager lifecycle: a server in its own
+// process, reachable by other clients, gone after Shutdown.
+func TestStartShutdown(t *testing.T) {
+	m, err := Start(ctx, nil)
+	must(t, err)
+	network, address := m.Address()
+	c2, err := Dial(ctx, network, address, nil)
+	must(t, err)
+	d, _ := OpenDict[string, string](ctx, m.Client(), "d")
+	must(t, d.Set(ctx, "k", "v"))
+	d2, _ := OpenDict[string, string](ctx, c2, "d")
+	if v, _, err := d2.Get(ctx, "k"); v != "v" || err != nil {
+		t.Errorf("other client Get = %q, %v", v, err)
+	}
+	must(t, m.Shutdown(ctx))
+	must(t, m.Shutdown(ctx))
+	if _, _, err := d2.Get(ctx, "k"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Get after Shutdown = %v, want ErrClosed", err)
+	}
+	c2.Close()
+	c2.Close()
+}

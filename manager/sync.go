@@ -1,0 +1,205 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// A Lock is a proxy for a lock held by the server. It is held by a
+// connection: every goroutine of the Client that acquired it holds it, as
+// a semaphore.Mutex is held by a process. Acquires are served in arrival
+// order.
+//
+// If the holding client's connection ends (it closed, crashed or was
+// killed) the server releases the lock, and the next Acquire returns
+// ErrOwnerDead with the lock held, so that the new holder knows the
+// protected state may be half-updated. A Release by a client that does
+// not hold the lock is ErrNotOwner.
+//
+// A Release synchronizes before the Acquire it lets succeed: requests the
+// releasing client made to other objects before Release are applied by
+// the server before the next holder's Acquire returns.
+type Lock struct{ r *ref }
+
+// OpenLock returns a proxy for the lock named name on c's server, creating
+// an unlocked one if there is none.
+func OpenLock(ctx context.Context, c *Client, name string) (*Lock, error) {
+	r, err := c.open(ctx, kindLock, name, attachOpenOrCreate, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &Lock{r}, nil
+}
+
+// Acquire waits until the lock is free and takes it, or until ctx ends.
+// It returns nil or an error matching ErrOwnerDead when it took the lock,
+// and ctx.Err() (the lock not taken) otherwise. If ctx ends just as the
+// server grants the lock, Acquire returns nil: the lock is held.
+func (l *Lock) Acquire(ctx context.Context) error {
+	cl, err := l.r.blocking(ctx, opLockAcquire, func(w *frameWriter, timeout time.Duration) error {
+		w.int(int64(timeout))
+		return nil
+	})
+	if err != nil {
+		return ctxErr(ctx, err)
+	}
+	cl.recycle()
+	return nil
+}
+
+// TryAcquire takes the lock if it is free and reports whether it did. The
+// error matches ErrOwnerDead when it took a lock whose holder died.
+func (l *Lock) TryAcquire(ctx context.Context) (bool, error) {
+	cl, err := l.r.call(ctx, opLockAcquire, func(w *frameWriter) error { w.int(0); return nil })
+	switch {
+	case err == nil:
+		cl.recycle()
+		return true, nil
+	case errors.Is(err, ErrOwnerDead):
+		return true, err
+	case isStatus(err, statusTimeout):
+		return false, nil
+	}
+	return false, err
+}
+
+// Release releases the lock.
+func (l *Lock) Release(ctx context.Context) error { return l.r.noResult(ctx, opLockRelease, nil) }
+
+// Locked reports whether some client holds the lock.
+func (l *Lock) Locked(ctx context.Context) (bool, error) { return l.r.boolOp(ctx, opLockLocked, nil) }
+
+// A Queue is a proxy for a FIFO queue held by the server, like Python's
+// Manager().Queue(). Items are delivered once each, in the order they were
+// put, to the client that has waited longest.
+type Queue[T any] struct{ r *ref }
+
+// OpenQueue returns a proxy for the queue named name on c's server,
+// creating one holding at most capacity items (0 for no limit) if there is
+// none.
+func OpenQueue[T any](ctx context.Context, c *Client, name string, capacity int) (*Queue[T], error) {
+	if capacity < 0 {
+		return nil, fmt.Errorf("manager: queue %q: negative capacity %d", name, capacity)
+	}
+	r, err := c.open(ctx, kindQueue, name, attachOpenOrCreate, int64(capacity))
+	if err != nil {
+		return nil, err
+	}
+	return &Queue[T]{r}, nil
+}
+
+// Put adds v at the end, waiting while the queue is full until ctx ends.
+func (q *Queue[T]) Put(ctx context.Context, v T) error {
+	cl, err := q.r.blocking(ctx, opQueuePut, func(w *frameWriter, timeout time.Duration) error {
+		if err := w.value(v); err != nil {
+			return err
+		}
+		w.int(int64(timeout))
+		return nil
+	})
+	if err != nil {
+		return ctxErr(ctx, err)
+	}
+	cl.recycle()
+	return nil
+}
+
+// TryPut adds v if the queue is not full and reports whether it did.
+func (q *Queue[T]) TryPut(ctx context.Context, v T) (bool, error) {
+	cl, err := q.r.call(ctx, opQueuePut, func(w *frameWriter) error {
+		if err := w.value(v); err != nil {
+			return err
+		}
+		w.int(0)
+		return nil
+	})
+	if isStatus(err, statusFull) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	cl.recycle()
+	return true, nil
+}
+
+// Get removes and returns the first item, waiting while the queue is
+// empty until ctx ends. If ctx ends just as an item arrives, Get returns
+// the item rather than lose it.
+func (q *Queue[T]) Get(ctx context.Context) (T, error) {
+	var v T
+	cl, err := q.r.blocking(ctx, opQueueGet, func(w *frameWriter, timeout time.Duration) error {
+		w.int(int64(timeout))
+		return nil
+	})
+	if err != nil {
+		return v, ctxErr(ctx, err)
+	}
+	err = decodeResults(cl, func(r *results) { r.value(&v) })
+	return v, q.r.wrapErr(err)
+}
+
+// TryGet removes and returns the first item if there is one.
+func (q *Queue[T]) TryGet(ctx context.Context) (T, bool, error) {
+	v, err := valueOp[T](ctx, q.r, opQueueGet, func(w *frameWriter) error { w.int(0); return nil })
+	if isStatus(err, statusEmpty) {
+		return v, false, nil
+	}
+	return v, err == nil, err
+}
+
+// Len returns the number of items queued.
+func (q *Queue[T]) Len(ctx context.Context) (int, error) { return q.r.lenOp(ctx, opQueueLen, nil) }
+
+// An Event is a proxy for a flag held by the server that clients wait on,
+// like Python's Manager().Event().
+type Event struct{ r *ref }
+
+// OpenEvent returns a proxy for the event named name on c's server,
+// creating a clear one if there is none.
+func OpenEvent(ctx context.Context, c *Client, name string) (*Event, error) {
+	r, err := c.open(ctx, kindEvent, name, attachOpenOrCreate, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &Event{r}, nil
+}
+
+// Set sets the flag and wakes every waiter.
+func (e *Event) Set(ctx context.Context) error { return e.r.noResult(ctx, opEventSet, nil) }
+
+// Clear clears the flag.
+func (e *Event) Clear(ctx context.Context) error { return e.r.noResult(ctx, opEventClear, nil) }
+
+// IsSet reports whether the flag is set.
+func (e *Event) IsSet(ctx context.Context) (bool, error) { return e.r.boolOp(ctx, opEventIsSet, nil) }
+
+// Wait waits until the flag is set or ctx ends, returning ctx.Err() then.
+func (e *Event) Wait(ctx context.Context) error {
+	cl, err := e.r.blocking(ctx, opEventWait, func(w *frameWriter, timeout time.Duration) error {
+		w.int(int64(timeout))
+		return nil
+	})
+	if err != nil {
+		return ctxErr(ctx, err)
+	}
+	cl.recycle()
+	return nil
+}
+
+// isStatus reports whether err is a RemoteError with status s.
+func isStatus(err error, s status) bool {
+	var re *RemoteError
+	return errors.As(err, &re) && re.status == s
+}
+
+// ctxErr returns ctx.Err() for a blocking operation that gave up because
+// ctx ended (the server's timeout is ctx's deadline), and err otherwise.
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		return ctx.Err()
+	}
+	return err
+}
