@@ -39,6 +39,8 @@ func TestExamples(t *testing.T) {
 		{"lifecycle", checkLifecycle},
 		{"aggregate", checkAggregate},
 		{"lock", checkLock},
+		{"managerdict", checkManagerDict},
+		{"remotemanager", checkRemoteManager},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -244,4 +246,15 @@ func checkInOrder(t *testing.T, lines, want []string) {
 	if i < len(want) {
 		t.Errorf("output lacks %q (after %q)", want[i], want[:i])
 	}
+}
+
+func checkManagerDict(t *testing.T, lines []string, pid int) {
+	checkInOrder(t, lines, []string{"hits: 2000"})
+	for _, name := range []string{"a", "b"} {
+		checkInOrder(t, lines, []string{name + ": done"})
+	}
+}
+
+func checkRemoteManager(t *testing.T, lines []string, pid int) {
+	checkInOrder(t, lines, []string{"wrong key refused: true", "got job 1", "got job 2", "got job 3"})
 }
