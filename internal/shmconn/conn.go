@@ -90,6 +90,10 @@ type Conn struct {
 	rsleepers, wsleepers atomic.Int32
 
 	asleep atomic.Int32 // calls in futex.Wait, for tests
+
+	// Adaptive polling (see await): the waits left to sleep through
+	// without polling, and how many polls in a row have failed.
+	skipPolls, failedPolls atomic.Int32
 }
 
 // expired is a deadline that has certainly passed (now is larger).

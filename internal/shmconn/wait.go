@@ -60,12 +60,31 @@ func timedOut(d, now int64) bool { return d != 0 && now >= d }
 // returns nil so that the caller looks at the ring again (it may also
 // return nil spuriously); or until c is closed or the deadline passes, and
 // returns the error for the caller to return.
+//
+// Polling pays only while the peer answers within the poll: when it does
+// not (the peer is slow, or the CPUs are taken by more pollers than there
+// are CPUs, as with many connections), a poller only burns the CPU the
+// peer needs. So after a poll that fails, the next 2, 4, ... up to
+// maxSkip waits sleep at once; one poll that succeeds restores polling.
 func (c *Conn) await(w waitFor) error {
-	if c.spin > 0 && c.poll(&w) {
-		return nil
+	if c.spin > 0 {
+		if c.skipPolls.Load() > 0 {
+			c.skipPolls.Add(-1)
+		} else if c.poll(&w) {
+			c.failedPolls.Store(0)
+			return nil
+		} else {
+			n := min(c.failedPolls.Add(1), maxSkipShift)
+			c.skipPolls.Store(1 << n)
+		}
 	}
 	return c.sleep(&w)
 }
+
+// maxSkipShift bounds the waits slept through after failed polls to
+// 1<<maxSkipShift, so that a connection whose peer became quick again
+// soon polls again.
+const maxSkipShift = 6
 
 // poll polls for up to c.spin and reports whether the peer moved. It
 // gives up early, reporting false, when too many goroutines of the
