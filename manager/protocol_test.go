@@ -424,3 +424,33 @@ func FuzzParseResponse(f *testing.F) {
 		}
 	})
 }
+
+// TestSharedMemoryBound checks that connections beyond maxShmConns stay on
+// the socket, and that a closed one frees its place.
+func TestSharedMemoryBound(t *testing.T) {
+	if !shmSupported {
+		t.Skip("no shared-memory transport here")
+	}
+	ts := startServer(t, transports(t)[0])
+	n := int(maxShmConns())
+	var cs []*Client
+	onShm := func(c *Client) bool {
+		s, err := c.session(ctx)
+		must(t, err)
+		return s.rings != nil
+	}
+	for i := range n + 2 {
+		c := ts.dial(t)
+		cs = append(cs, c)
+		if got, want := onShm(c), i < n; got != want {
+			t.Fatalf("connection %d on shared memory: %v, want %v", i, got, want)
+		}
+	}
+	cs[0].Close()
+	shmtest.WaitUntil(t, "the server to drop a shared-memory connection", func() bool {
+		return ts.shmConns.Load() < int32(n)
+	})
+	if !onShm(ts.dial(t)) {
+		t.Error("a new connection after one closed is not on shared memory")
+	}
+}

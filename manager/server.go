@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -85,6 +86,7 @@ type Server struct {
 	gone     chan struct{}             // closed when the last connection ends after Shutdown
 	uid      int                       // the server's user, allowed on Unix sockets
 	testHook func(r request)           // called before each request is handled
+	shmConns atomic.Int32              // connections offered shared memory, open
 }
 
 const (
@@ -382,6 +384,13 @@ func (s *Server) handle(c *sconn, r request, w *frameWriter) (err error) {
 	return nil
 }
 
+// maxShmConns bounds the connections that use shared memory at once.
+// While waiting for the next request, a shared-memory connection holds an
+// OS thread (it sleeps on a futex) where a socket holds none, and once
+// there are more connections than CPUs their polling stops paying (see
+// internal/shmconn): connections beyond the bound stay on the socket.
+func maxShmConns() int32 { return int32(8 * runtime.NumCPU()) }
+
 // sconn is the server's side of one client connection.
 type sconn struct {
 	s    *Server
@@ -405,6 +414,7 @@ type sconn struct {
 	held    map[*lockObj]struct{}
 
 	draining atomic.Bool
+	shm      bool          // counted in Server.shmConns
 	done     chan struct{} // closed when serve returns
 	release  func()        // frees the transport (shared memory)
 }
@@ -445,6 +455,9 @@ func (c *sconn) serve(unix bool) {
 	if c.release != nil {
 		defer c.release()
 	}
+	if c.shm {
+		defer c.s.shmConns.Add(-1)
+	}
 	c.fr = newFrameReader(c.conn, c.s.opts.maxFrame())
 	c.run()
 	c.conn.Close()
@@ -483,8 +496,12 @@ func (c *sconn) handshake(unix bool) error {
 		c.pmu.Unlock()
 	}
 	offer := unix && !c.s.opts.NoSharedMemory && shmSupported
+	if offer && c.s.shmConns.Add(1) > maxShmConns() {
+		c.s.shmConns.Add(-1)
+		offer = false
+	}
 	var rings *localRings
-	_, err := serverHandshake(c.nc, c.s.opts.AuthKey, offer, refuse, func(v []byte, shm bool) error {
+	shm, err := serverHandshake(c.nc, c.s.opts.AuthKey, offer, refuse, func(v []byte, shm bool) error {
 		if !shm {
 			_, err := c.nc.Write(v)
 			return err
@@ -493,9 +510,13 @@ func (c *sconn) handshake(unix bool) error {
 		rings, err = newLocalRings(c.nc, v)
 		return err
 	})
+	if offer && (!shm || rings == nil) {
+		c.s.shmConns.Add(-1)
+	}
 	if err != nil {
 		return err
 	}
+	c.shm = rings != nil
 	c.nc.SetDeadline(time.Time{})
 	if rings != nil {
 		rings.start(nil)
