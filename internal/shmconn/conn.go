@@ -15,18 +15,19 @@ import (
 )
 
 // DefaultSpin is how long a blocked Read or Write polls before sleeping
-// when Options.Spin is zero. It is about what sleeping costs, the classic
-// choice for spin-then-block (whenever the peer answers, the wait then
-// costs at most about twice what the better of polling and sleeping would
-// have): on the project's 2-vCPU virtual machines a futex sleep and
-// wake-up add some 20 µs to a round trip and take 12 µs of CPU time,
-// against 1.4 µs for a round trip that both sides poll. Measured with a
-// 64-byte echo peer that works 0, 10 and 30 µs per message, the median
-// round trip was 1.4, 11.3 and 41.5 µs with this default; 13.0, 31.8 and
-// 51.9 µs without polling; 1.4, 29.0 and 49.3 µs polling 5 µs; and 1.4,
-// 11.4 and 31.4 µs polling 50 µs, which burned 14% more CPU in the client
-// at 30 µs.
-const DefaultSpin = 20 * time.Microsecond
+// when Options.Spin is zero. On the project's 2-vCPU virtual machines a
+// futex sleep and wake-up add some 20 µs to a round trip and take 12 µs of
+// CPU time, against 1.4 µs for a round trip that both sides poll. Measured
+// with a 64-byte echo peer that works 0, 10 and 30 µs per message, the
+// median round trip was 1.4, 11.3 and 41.5 µs polling 20 µs; 13.0, 31.8
+// and 51.9 µs without polling; and 1.4, 11.4 and 31.4 µs polling 50 µs,
+// which burned 14% more CPU in the client at 30 µs. The longer poll is
+// chosen for pipelined clients, which spend 20-30 µs encoding the next
+// batch while the server waits: with 20 µs the server slept, and every
+// batch paid a wake-up, at 0.6-0.8 M requests/s against 0.9-1.0 M
+// (BenchmarkVsRedis in package manager). Polls that keep failing stop
+// (see await), which bounds what idle connections burn.
+const DefaultSpin = 50 * time.Microsecond
 
 // Options configures New. A nil *Options means all defaults.
 type Options struct {

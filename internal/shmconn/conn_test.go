@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -820,5 +821,71 @@ func TestAddrs(t *testing.T) {
 	defer c.Close()
 	if c.LocalAddr().String() != "client" || c.RemoteAddr().String() != "server" {
 		t.Errorf("addresses %s, %s; want client, server", c.LocalAddr(), c.RemoteAddr())
+	}
+}
+
+// TestPollBackoff checks the adaptive polling: a poll that fails and is
+// followed by a long sleep makes the next waits sleep at once, and a poll
+// that succeeds restores polling.
+func TestPollBackoff(t *testing.T) {
+	p := newPair(t, 4096, &shmconn.Options{Spin: 2 * time.Millisecond})
+	buf := make([]byte, 1)
+	// lateRead reads while the peer writes only once the Read sleeps,
+	// and reports whether the Read polled first.
+	read := func(after time.Duration) (polled bool) {
+		ch := goRead(p.server, buf)
+		for shmconn.Asleep(p.server) == 0 {
+			if shmconn.Spinners() > 0 {
+				polled = true
+			}
+			runtime.Gosched()
+		}
+		time.Sleep(after)
+		p.client.Write([]byte{1})
+		if res := await(t, "Read", ch); res.err != nil {
+			t.Fatal(res.err)
+		}
+		return polled
+	}
+	lateRead := func() bool { return read(20 * time.Millisecond) } // well past a poll's length
+	// A near miss, a failed poll whose sleep is short, keeps polling.
+	if !read(0) {
+		t.Fatal("first wait did not poll")
+	}
+	if got := shmconn.SkipPolls(p.server); got != 0 {
+		t.Fatalf("after a near miss, %d waits to skip, want 0", got)
+	}
+	if !lateRead() {
+		t.Fatal("wait after a near miss did not poll")
+	}
+	if got := shmconn.SkipPolls(p.server); got != 2 {
+		t.Fatalf("after a failed poll and a long sleep, %d waits to skip, want 2", got)
+	}
+	for i := range 2 {
+		if lateRead() {
+			t.Errorf("wait %d after the failed poll polled", i)
+		}
+	}
+	if !lateRead() {
+		t.Fatal("no poll once the skipped waits were over")
+	}
+	if got := shmconn.SkipPolls(p.server); got != 4 {
+		t.Fatalf("after a second failed poll, %d waits to skip, want 4", got)
+	}
+	for range 4 {
+		lateRead()
+	}
+	// A poll that succeeds resets the backoff.
+	ch := goRead(p.server, buf)
+	for shmconn.Spinners() == 0 {
+		runtime.Gosched()
+	}
+	p.client.Write([]byte{1})
+	if res := await(t, "Read", ch); res.err != nil {
+		t.Fatal(res.err)
+	}
+	lateRead()
+	if got := shmconn.SkipPolls(p.server); got != 2 {
+		t.Errorf("after a successful poll and one failure, %d waits to skip, want 2", got)
 	}
 }

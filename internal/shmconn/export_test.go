@@ -27,3 +27,6 @@ func SpinLimit() int32 { return spinLimit() }
 // Word64 and Word32 view header words of a ring, for tests that corrupt it.
 func Word64(mem []byte, off int) *uint64 { return word64(mem, off) }
 func Word32(mem []byte, off int) *uint32 { return word32(mem, off) }
+
+// SkipPolls returns how many of c's next waits sleep without polling.
+func SkipPolls(c *Conn) int32 { return c.skipPolls.Load() }

@@ -64,21 +64,32 @@ func timedOut(d, now int64) bool { return d != 0 && now >= d }
 // Polling pays only while the peer answers within the poll: when it does
 // not (the peer is slow, or the CPUs are taken by more pollers than there
 // are CPUs, as with many connections), a poller only burns the CPU the
-// peer needs. So after a poll that fails, the next 2, 4, ... up to
-// maxSkip waits sleep at once; one poll that succeeds restores polling.
+// peer needs. So after a poll that fails and a sleep that lasts longer
+// than a poll, the next 2, 4, ... up to 1<<maxSkipShift waits sleep at
+// once; a poll that succeeds, or a failed one followed by a short sleep (a
+// near miss: the peer answered soon after), restores polling.
 func (c *Conn) await(w waitFor) error {
-	if c.spin > 0 {
-		if c.skipPolls.Load() > 0 {
-			c.skipPolls.Add(-1)
-		} else if c.poll(&w) {
-			c.failedPolls.Store(0)
-			return nil
-		} else {
-			n := min(c.failedPolls.Add(1), maxSkipShift)
-			c.skipPolls.Store(1 << n)
-		}
+	if c.spin <= 0 {
+		return c.sleep(&w)
 	}
-	return c.sleep(&w)
+	if c.skipPolls.Load() > 0 {
+		c.skipPolls.Add(-1)
+		return c.sleep(&w)
+	}
+	if c.poll(&w) {
+		c.failedPolls.Store(0)
+		return nil
+	}
+	t := now()
+	err := c.sleep(&w)
+	if now()-t < c.spin {
+		// A near miss: the peer answered within another poll's length,
+		// so polling is still the right bet.
+		c.failedPolls.Store(0)
+	} else {
+		c.skipPolls.Store(1 << min(c.failedPolls.Add(1), maxSkipShift))
+	}
+	return err
 }
 
 // maxSkipShift bounds the waits slept through after failed polls to
