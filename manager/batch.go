@@ -2,7 +2,9 @@ package manager
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 )
 
 // A Batch queues operations, on any proxies of one Client, and sends them
@@ -16,21 +18,30 @@ import (
 // Futures the queueing methods return, after Do.
 type Batch struct {
 	c   *Client
+	w   frameWriter // the requests, encoded as they are queued
 	ops []batchOp
 }
 
 type batchOp struct {
-	r      *ref
-	o      op
-	build  func(*frameWriter) error
-	finish func(cl *call, err error)
+	r     *ref
+	start int // offset of the request's frame in w.buf
+	fut   completer
+}
+
+// completer is a Future of any type.
+type completer interface {
+	// complete sets the result from a response's results, or err.
+	complete(res items, err error)
 }
 
 // A Future is the result of an operation queued in a Batch.
 type Future[T any] struct {
-	v    T
-	err  error
-	done bool
+	r       *ref
+	v       T
+	err     error
+	done    bool
+	version bool // the results start with a version to skip
+	decode  bool // the results carry a T
 }
 
 // Result returns the operation's result, or its error. Before the batch
@@ -41,6 +52,25 @@ func (f *Future[T]) Result() (T, error) {
 		return zero, errors.New("manager: batch not run")
 	}
 	return f.v, f.err
+}
+
+func (f *Future[T]) complete(res items, err error) {
+	f.done = true
+	if err != nil {
+		f.err = f.r.wrap(err)
+		return
+	}
+	r := results{it: res}
+	if f.version {
+		var ver uint64
+		r.uint(&ver)
+	}
+	if f.decode {
+		into(&r, &f.v)
+	} else {
+		r.it = nil
+	}
+	f.err = f.r.wrapErr(r.done())
 }
 
 // NewBatch returns an empty batch for proxies of c.
@@ -55,143 +85,159 @@ func (b *Batch) Len() int { return len(b.ops) }
 // waits for the server to read.
 const batchChunk = 64 << 10
 
-// Do sends the queued operations, waits for every result, and empties the
-// batch. It returns the first error that prevented operations from running
-// (a broken connection, ctx ending); errors of single operations are in
-// their Futures.
-func (b *Batch) Do(ctx context.Context) error {
-	ops := b.ops
-	b.ops = nil
-	var first error
-	fail := func(rest []batchOp, err error) {
-		for _, op := range rest {
-			op.finish(nil, op.r.wrap(err))
-		}
-		if first == nil {
-			first = err
-		}
+// queue encodes a request for o on r's object, with the arguments args
+// appends, and returns its Future. The request id and object id are
+// filled in by Do.
+func queue[T any](b *Batch, r *ref, o op, f *Future[T], args func(*frameWriter) error) *Future[T] {
+	f.r = r
+	start := len(b.w.buf)
+	b.w.beginRequest(0, o, 0)
+	var err error
+	if args != nil {
+		err = args(&b.w)
 	}
-	for len(ops) > 0 {
-		s, err := b.c.session(ctx)
-		if err != nil {
-			fail(ops, err)
-			return first
+	if err == nil {
+		if n := b.w.end(); n > b.c.opts.maxFrame() {
+			err = fmt.Errorf("%w: request of %d bytes, limit %d", ErrTooLarge, n, b.c.opts.maxFrame())
 		}
-		var w frameWriter
-		var calls []*call
-		n := 0
-		for n < len(ops) && len(w.buf) < batchChunk {
-			op := ops[n]
-			_, id, err := op.r.session(ctx)
-			if err != nil {
-				break
-			}
-			cl := newCall()
-			start := len(w.buf)
-			w.buf, cl.req.buf = cl.req.buf[:0], w.buf
-			err = s.encode(cl, op.o, id, op.build)
-			w.buf, cl.req.buf = cl.req.buf, w.buf
-			if err == nil {
-				err = s.register(cl)
-			}
-			if err != nil {
-				w.buf = w.buf[:start]
-				cl.recycle()
-				op.finish(nil, op.r.wrap(err))
-				ops = append(ops[:n:n], ops[n+1:]...)
-				continue
-			}
-			calls = append(calls, cl)
-			n++
-		}
-		if n == 0 {
-			fail(ops, ErrClosed)
-			return first
-		}
-		if len(w.buf) > 0 {
-			if err := s.write(w.buf); err != nil {
-				// The session failed every registered call.
-			}
-		}
-		for i, cl := range calls {
-			if err := s.wait(ctx, cl); err != nil {
-				for _, c := range calls[i:] {
-					s.abandon(c)
-				}
-				fail(ops[i:n], err)
-				fail(ops[n:], err)
-				return first
-			}
-			ops[i].finish(ops[i].r.check(cl, nil))
-		}
-		ops = ops[n:]
+	} else {
+		err = fmt.Errorf("%w: %w", ErrType, err)
 	}
-	return first
+	if err != nil {
+		b.w.buf = b.w.buf[:start]
+		f.complete(nil, err)
+		return f
+	}
+	b.ops = append(b.ops, batchOp{r: r, start: start, fut: f})
+	return f
 }
 
-// queue adds an operation whose single result decodes into a T (or none,
-// when T is struct{}).
-func queue[T any](b *Batch, r *ref, o op, build func(*frameWriter) error, decode bool) *Future[T] {
-	f := &Future[T]{}
-	b.ops = append(b.ops, batchOp{r: r, o: o, build: build, finish: func(cl *call, err error) {
-		f.done = true
-		if err != nil {
-			f.err = err
-			return
+// Do sends the queued operations, waits for every result, and empties the
+// batch. It returns the first error that stopped operations from running
+// (a broken connection, ctx ending), which their Futures also report;
+// errors of single operations are only in their Futures.
+func (b *Batch) Do(ctx context.Context) error {
+	ops, buf := b.ops, b.w.buf
+	b.ops, b.w = nil, frameWriter{}
+	fail := func(ops []batchOp, err error) error {
+		for _, op := range ops {
+			op.fut.complete(nil, err)
 		}
-		f.err = r.wrapErr(decodeResults(cl, func(res *results) {
-			if decode {
-				res.value(&f.v)
-			} else {
-				res.it = nil
+		return err
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	s, err := b.c.session(ctx)
+	if err != nil {
+		return fail(ops, err)
+	}
+	// Object ids on this session, once per proxy.
+	ids := map[*ref]uint32{}
+	for _, op := range ops {
+		if _, ok := ids[op.r]; !ok {
+			rs, id, err := op.r.session(ctx)
+			if err == nil && rs != s {
+				err = fmt.Errorf("%w: connection replaced during the batch", ErrClosed)
 			}
-		}))
-	}})
-	return f
+			if err != nil {
+				return fail(ops, err)
+			}
+			ids[op.r] = id
+		}
+	}
+	calls := make([]*call, 0, min(len(ops), 1024))
+	for i := 0; i < len(ops); {
+		// A chunk: ops[i:j], contiguous in buf.
+		j := i + 1
+		for j < len(ops) && ops[j].start-ops[i].start < batchChunk {
+			j++
+		}
+		end := len(buf)
+		if j < len(ops) {
+			end = ops[j].start
+		}
+		g := &group{done: make(chan struct{})}
+		g.left.Store(int32(j - i))
+		calls = calls[:0]
+		var last *ref
+		var id uint32
+		for _, op := range ops[i:j] {
+			if op.r != last {
+				last, id = op.r, ids[op.r]
+			}
+			cl := callPool.Get().(*call)
+			cl.grp, cl.err = g, nil
+			cl.id = s.nextID.Add(1)
+			frame := buf[op.start+frameLenSize:]
+			binary.BigEndian.PutUint64(frame[1:], cl.id)
+			binary.BigEndian.PutUint32(frame[11:], id)
+			calls = append(calls, cl)
+		}
+		if err := s.registerAll(calls); err != nil {
+			for _, cl := range calls {
+				cl.recycle()
+			}
+			return fail(ops[i:], err)
+		}
+		if err := s.write(buf[ops[i].start:end]); err != nil {
+			// The session failed every registered call.
+			<-g.done
+		} else if err := s.wait(ctx, g.done); err != nil {
+			for _, cl := range calls {
+				s.abandon(cl)
+			}
+			return fail(ops[i:], err)
+		}
+		for k, cl := range calls {
+			op := ops[i+k]
+			if e := cl.error(); e != nil {
+				op.fut.complete(nil, e)
+			} else {
+				op.fut.complete(cl.resp.results, nil)
+			}
+			cl.recycle()
+		}
+		if err := s.failure(); err != nil {
+			return fail(ops[j:], err)
+		}
+		i = j
+	}
+	return nil
 }
 
 // GetIn queues a Get of key in b. A missing key is an error matching
 // fs.ErrNotExist.
 func (d *Dict[K, V]) GetIn(b *Batch, key K) *Future[V] {
-	return queue[V](b, d.r, opMapGet, encode(key), true)
+	return queue(b, d.r, opMapGet, &Future[V]{decode: true}, func(w *frameWriter) error { return appendItem(w, key) })
 }
 
 // SetIn queues a Set in b.
 func (d *Dict[K, V]) SetIn(b *Batch, key K, val V) *Future[struct{}] {
-	return queue[struct{}](b, d.r, opMapSet, encode(key, val), false)
+	return queue(b, d.r, opMapSet, &Future[struct{}]{}, func(w *frameWriter) error { return put2(w, key, val) })
 }
 
 // AddIn queues an Add in b.
 func (d *Dict[K, V]) AddIn(b *Batch, key K, delta V) *Future[V] {
-	return queue[V](b, d.r, opMapAdd, encode(key, delta), true)
+	return queue(b, d.r, opMapAdd, &Future[V]{decode: true}, func(w *frameWriter) error { return put2(w, key, delta) })
 }
 
 // AppendIn queues an Append in b; the result is the new length.
 func (l *List[T]) AppendIn(b *Batch, v T) *Future[int] {
-	return queue[int](b, l.r, opListAppend, encode(v), true)
+	return queue(b, l.r, opListAppend, &Future[int]{decode: true}, func(w *frameWriter) error { return appendItem(w, v) })
 }
 
 // LoadIn queues a Load in b.
 func (v *Value[T]) LoadIn(b *Batch) *Future[T] {
-	f := &Future[T]{}
-	b.ops = append(b.ops, batchOp{r: v.r, o: opValueLoad, finish: func(cl *call, err error) {
-		f.done = true
-		if err != nil {
-			f.err = err
-			return
-		}
-		var ver uint64
-		f.err = v.r.wrapErr(decodeResults(cl, func(r *results) { r.uint(&ver); r.value(&f.v) }))
-	}})
-	return f
+	return queue(b, v.r, opValueLoad, &Future[T]{version: true, decode: true}, nil)
 }
 
 // StoreIn queues a Store in b.
 func (v *Value[T]) StoreIn(b *Batch, x T) *Future[struct{}] {
-	return queue[struct{}](b, v.r, opValueStore, encode(x), false)
+	return queue(b, v.r, opValueStore, &Future[struct{}]{}, func(w *frameWriter) error { return appendItem(w, x) })
 }
 
 // AddIn queues an Add in b.
 func (v *Value[T]) AddIn(b *Batch, delta T) *Future[T] {
-	return queue[T](b, v.r, opValueAdd, encode(delta), true)
+	return queue(b, v.r, opValueAdd, &Future[T]{decode: true}, func(w *frameWriter) error { return appendItem(w, delta) })
 }

@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -204,10 +205,29 @@ func (s *session) broken() bool { return s.down.Load() }
 type call struct {
 	id   uint64
 	req  frameWriter
-	done chan struct{} // closed when resp or err is set
+	done chan struct{} // closed when resp or err is set, unless grp is set
+	grp  *group        // the batch chunk the call belongs to, if any
 	body []byte        // the response body, copied out of the reader
 	resp response
 	err  error
+}
+
+// A group is the calls of a batch chunk, completed together: done is
+// closed when the last one has its response or error.
+type group struct {
+	left atomic.Int32
+	done chan struct{}
+}
+
+// complete signals that cl's resp or err is set.
+func (cl *call) complete() {
+	if g := cl.grp; g != nil {
+		if g.left.Add(-1) == 0 {
+			close(g.done)
+		}
+		return
+	}
+	close(cl.done)
 }
 
 var callPool = sync.Pool{New: func() any { return &call{} }}
@@ -215,6 +235,7 @@ var callPool = sync.Pool{New: func() any { return &call{} }}
 func newCall() *call {
 	cl := callPool.Get().(*call)
 	cl.done = make(chan struct{})
+	cl.grp = nil
 	cl.req.buf = cl.req.buf[:0]
 	cl.err = nil
 	return cl
@@ -226,7 +247,7 @@ func (cl *call) recycle() {
 	if cap(cl.body) > 64<<10 || cap(cl.req.buf) > 64<<10 {
 		return
 	}
-	cl.resp = response{}
+	cl.resp, cl.grp, cl.done = response{}, nil, nil
 	callPool.Put(cl)
 }
 
@@ -264,7 +285,7 @@ func (s *session) call(ctx context.Context, o op, obj uint32, build func(*frameW
 	if err != nil {
 		return nil, err
 	}
-	if err := s.wait(ctx, cl); err != nil {
+	if err := s.wait(ctx, cl.done); err != nil {
 		s.abandon(cl)
 		return nil, err
 	}
@@ -312,6 +333,19 @@ func (s *session) register(cl *call) error {
 	return nil
 }
 
+// registerAll registers the calls of a batch chunk at once.
+func (s *session) registerAll(cls []*call) error {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	for _, cl := range cls {
+		s.pending[cl.id] = cl
+	}
+	return nil
+}
+
 func (s *session) write(b []byte) error {
 	s.wmu.Lock()
 	_, err := s.conn.Write(b)
@@ -329,20 +363,21 @@ func (s *session) failure() error {
 	return s.err
 }
 
-// wait waits for cl's response. The waiting goroutines take turns reading
-// the connection (the one holding token reads and hands out the responses
-// of the others), so a lone caller reads its own response with no
-// goroutine switch.
-func (s *session) wait(ctx context.Context, cl *call) error {
+// wait waits until done is closed: a call's response, or a group's
+// responses, arrived. The waiting goroutines take turns reading the
+// connection (the one holding token reads and hands out the responses of
+// the others), so a lone caller reads its own response with no goroutine
+// switch.
+func (s *session) wait(ctx context.Context, done <-chan struct{}) error {
 	for {
 		select {
-		case <-cl.done:
+		case <-done:
 			return nil
 		case s.token <- struct{}{}:
-			s.read(ctx, cl)
+			s.read(ctx, done)
 			<-s.token
 			select {
-			case <-cl.done:
+			case <-done:
 				return nil
 			default:
 			}
@@ -358,8 +393,9 @@ func (s *session) wait(ctx context.Context, cl *call) error {
 // aLongTimeAgo is a deadline in the past, to interrupt a blocked read.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// read reads responses until cl's arrives, ctx ends, or the session fails.
-func (s *session) read(ctx context.Context, cl *call) {
+// read reads responses until done is closed, ctx ends, or the session
+// fails.
+func (s *session) read(ctx context.Context, done <-chan struct{}) {
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { s.conn.SetReadDeadline(aLongTimeAgo) })
 		defer func() {
@@ -370,7 +406,7 @@ func (s *session) read(ctx context.Context, cl *call) {
 	}
 	for {
 		select {
-		case <-cl.done:
+		case <-done:
 			return
 		default:
 		}
@@ -398,24 +434,34 @@ func (s *session) read(ctx context.Context, cl *call) {
 // deliver hands a response to its call. Responses to abandoned calls are
 // dropped.
 func (s *session) deliver(body []byte) error {
-	r, err := parseResponse(body)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrProtocol, err)
+	if len(body) < responseHeaderLen || body[0] != typeResponse {
+		return fmt.Errorf("%w: malformed response frame", ErrProtocol)
 	}
-	if r.id == 0 {
+	id := binary.BigEndian.Uint64(body[1:])
+	if id == 0 {
+		r, err := parseResponse(body)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrProtocol, err)
+		}
 		cl := &call{resp: r}
 		return fmt.Errorf("%w: server ended the connection: %w", ErrProtocol, cl.error())
 	}
 	s.pmu.Lock()
-	cl := s.pending[r.id]
-	delete(s.pending, r.id)
+	cl := s.pending[id]
+	delete(s.pending, id)
 	s.pmu.Unlock()
 	if cl == nil {
 		return nil
 	}
 	cl.body = append(cl.body[:0], body...)
-	cl.resp, _ = parseResponse(cl.body)
-	close(cl.done)
+	r, err := parseResponse(cl.body)
+	if err != nil {
+		cl.err = fmt.Errorf("%w: %v", ErrProtocol, err)
+		cl.complete()
+		return cl.err
+	}
+	cl.resp = r
+	cl.complete()
 	return nil
 }
 
@@ -445,7 +491,7 @@ func (s *session) markDown(cause error) bool {
 	s.pmu.Unlock()
 	for _, cl := range pending {
 		cl.err = s.err
-		close(cl.done)
+		cl.complete()
 	}
 	return true
 }
@@ -479,7 +525,7 @@ func (s *session) blocking(ctx context.Context, o op, obj uint32, build func(*fr
 	if err != nil {
 		return nil, err
 	}
-	if err := s.wait(ctx, cl); err == nil {
+	if err := s.wait(ctx, cl.done); err == nil {
 		return cl, nil
 	}
 	// Cancel without waiting for an answer: a cancel has none.
@@ -493,7 +539,7 @@ func (s *session) blocking(ctx context.Context, o op, obj uint32, build func(*fr
 	if werr != nil {
 		return nil, werr
 	}
-	if err := s.wait(context.Background(), cl); err != nil {
+	if err := s.wait(context.Background(), cl.done); err != nil {
 		return nil, err
 	}
 	if cl.resp.status == statusCanceled || cl.resp.status == statusTimeout {

@@ -34,25 +34,25 @@ func (d *Dict[K, V]) Name() string { return d.r.name }
 // Get returns the value under key, and whether there was one.
 func (d *Dict[K, V]) Get(ctx context.Context, key K) (V, bool, error) {
 	var v V
-	cl, err := d.r.call(ctx, opMapGet, encode(key))
+	cl, err := d.r.call(ctx, opMapGet, func(w *frameWriter) error { return appendItem(w, key) })
 	if err != nil {
 		if isNotFound(err) {
 			return v, false, nil
 		}
 		return v, false, err
 	}
-	err = decodeResults(cl, func(r *results) { r.value(&v) })
+	err = decodeResults(cl, func(r *results) { into(r, &v) })
 	return v, err == nil, d.r.wrapErr(err)
 }
 
 // Set stores val under key.
 func (d *Dict[K, V]) Set(ctx context.Context, key K, val V) error {
-	return d.r.versionOp(ctx, opMapSet, encode(key, val))
+	return d.r.versionOp(ctx, opMapSet, func(w *frameWriter) error { return put2(w, key, val) })
 }
 
 // Delete removes key and reports whether it was present.
 func (d *Dict[K, V]) Delete(ctx context.Context, key K) (bool, error) {
-	return d.r.boolOp(ctx, opMapDelete, encode(key))
+	return d.r.boolOp(ctx, opMapDelete, func(w *frameWriter) error { return appendItem(w, key) })
 }
 
 // Len returns the number of keys.
@@ -68,7 +68,7 @@ func (d *Dict[K, V]) Keys(ctx context.Context) ([]K, error) {
 	err = decodeResults(cl, func(r *results) {
 		for r.more() {
 			var k K
-			r.value(&k)
+			into(r, &k)
 			keys = append(keys, k)
 		}
 	})
@@ -85,8 +85,8 @@ func (d *Dict[K, V]) Items(ctx context.Context) ([]Item[K, V], error) {
 	err = decodeResults(cl, func(r *results) {
 		for r.more() {
 			var it Item[K, V]
-			r.value(&it.Key)
-			r.value(&it.Value)
+			into(r, &it.Key)
+			into(r, &it.Value)
 			items = append(items, it)
 		}
 	})
@@ -121,12 +121,12 @@ func (d *Dict[K, V]) Clear(ctx context.Context) error { return d.r.noResult(ctx,
 // SetDefault returns the value under key, first storing def there if the
 // key is absent.
 func (d *Dict[K, V]) SetDefault(ctx context.Context, key K, def V) (V, error) {
-	return valueOp[V](ctx, d.r, opMapSetDefault, encode(key, def))
+	return valueOp[V](ctx, d.r, opMapSetDefault, func(w *frameWriter) error { return put2(w, key, def) })
 }
 
 // Pop removes key and returns its value, and whether it was present.
 func (d *Dict[K, V]) Pop(ctx context.Context, key K) (V, bool, error) {
-	v, err := valueOp[V](ctx, d.r, opMapPop, encode(key))
+	v, err := valueOp[V](ctx, d.r, opMapPop, func(w *frameWriter) error { return appendItem(w, key) })
 	if isNotFound(err) {
 		return v, false, nil
 	}
@@ -138,10 +138,10 @@ func (d *Dict[K, V]) Pop(ctx context.Context, key K) (V, bool, error) {
 func (d *Dict[K, V]) SetMany(ctx context.Context, m map[K]V) error {
 	return d.r.noResult(ctx, opMapUpdate, func(w *frameWriter) error {
 		for k, v := range m {
-			if err := w.value(k); err != nil {
+			if err := appendItem(w, k); err != nil {
 				return err
 			}
-			if err := w.value(v); err != nil {
+			if err := appendItem(w, v); err != nil {
 				return err
 			}
 		}
@@ -153,13 +153,13 @@ func (d *Dict[K, V]) SetMany(ctx context.Context, m map[K]V) error {
 // as zero) and returns the sum. V must be a number type; integers add
 // exactly, and a stored value that is not a number is ErrType.
 func (d *Dict[K, V]) Add(ctx context.Context, key K, delta V) (V, error) {
-	return valueOp[V](ctx, d.r, opMapAdd, encode(key, delta))
+	return valueOp[V](ctx, d.r, opMapAdd, func(w *frameWriter) error { return put2(w, key, delta) })
 }
 
 // CompareAndSwap stores new under key if the value there encodes equal to
 // old, and reports whether it did. A missing key never matches.
 func (d *Dict[K, V]) CompareAndSwap(ctx context.Context, key K, old, new V) (bool, error) {
-	return d.r.boolOp(ctx, opMapCAS, encode(key, old, new))
+	return d.r.boolOp(ctx, opMapCAS, func(w *frameWriter) error { return put3(w, key, old, new) })
 }
 
 // Update atomically replaces the value under key with f's result and
@@ -170,20 +170,20 @@ func (d *Dict[K, V]) CompareAndSwap(ctx context.Context, key K, old, new V) (boo
 // stored.
 func (d *Dict[K, V]) Update(ctx context.Context, key K, f func(old V, ok bool) (V, error)) (V, error) {
 	load := func() (old V, ver uint64, err error) {
-		cl, err := d.r.call(ctx, opMapGetVersion, encode(key))
+		cl, err := d.r.call(ctx, opMapGetVersion, func(w *frameWriter) error { return appendItem(w, key) })
 		if err != nil {
 			return old, 0, err
 		}
 		err = decodeResults(cl, func(r *results) {
 			r.uint(&ver)
 			if ver != 0 {
-				r.value(&old)
+				into(r, &old)
 			}
 		})
 		return old, ver, d.r.wrapErr(err)
 	}
 	store := func(val V, ver uint64) (bool, error) {
-		return d.r.setIf(ctx, opMapSetIf, encode(key, val), ver)
+		return d.r.setIf(ctx, opMapSetIf, func(w *frameWriter) error { return put2(w, key, val) }, ver)
 	}
 	return optimistic(ctx, load, func(old V, ver uint64) (V, error) { return f(old, ver != 0) }, store)
 }
@@ -254,7 +254,7 @@ func valueOp[V any](ctx context.Context, r *ref, o op, build func(*frameWriter) 
 	if err != nil {
 		return v, err
 	}
-	err = decodeResults(cl, func(res *results) { res.value(&v) })
+	err = decodeResults(cl, func(res *results) { into(res, &v) })
 	return v, r.wrapErr(err)
 }
 

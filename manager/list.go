@@ -22,7 +22,7 @@ func (l *List[T]) Name() string { return l.r.name }
 
 // Append adds v at the end and returns the new length.
 func (l *List[T]) Append(ctx context.Context, v T) (int, error) {
-	return l.r.lenOp(ctx, opListAppend, encode(v))
+	return l.r.lenOp(ctx, opListAppend, func(w *frameWriter) error { return appendItem(w, v) })
 }
 
 // Extend adds vs at the end, in one atomic operation, and returns the new
@@ -30,7 +30,7 @@ func (l *List[T]) Append(ctx context.Context, v T) (int, error) {
 func (l *List[T]) Extend(ctx context.Context, vs ...T) (int, error) {
 	return l.r.lenOp(ctx, opListExtend, func(w *frameWriter) error {
 		for _, v := range vs {
-			if err := w.value(v); err != nil {
+			if err := appendItem(w, v); err != nil {
 				return err
 			}
 		}
@@ -47,7 +47,7 @@ func (l *List[T]) Get(ctx context.Context, i int) (T, error) {
 func (l *List[T]) Set(ctx context.Context, i int, v T) error {
 	return l.r.noResult(ctx, opListSet, func(w *frameWriter) error {
 		w.int(int64(i))
-		return w.value(v)
+		return appendItem(w, v)
 	})
 }
 
@@ -56,7 +56,7 @@ func (l *List[T]) Set(ctx context.Context, i int, v T) error {
 func (l *List[T]) Insert(ctx context.Context, i int, v T) error {
 	return l.r.noResult(ctx, opListInsert, func(w *frameWriter) error {
 		w.int(int64(i))
-		return w.value(v)
+		return appendItem(w, v)
 	})
 }
 
@@ -68,7 +68,7 @@ func (l *List[T]) Pop(ctx context.Context, i int) (T, error) {
 // Remove removes the first element that encodes equal to v and reports
 // whether there was one.
 func (l *List[T]) Remove(ctx context.Context, v T) (bool, error) {
-	return l.r.boolOp(ctx, opListRemove, encode(v))
+	return l.r.boolOp(ctx, opListRemove, func(w *frameWriter) error { return appendItem(w, v) })
 }
 
 // Len returns the number of elements.
@@ -89,7 +89,7 @@ func (l *List[T]) Slice(ctx context.Context, i, j int) ([]T, error) {
 	err = decodeResults(cl, func(r *results) {
 		for r.more() {
 			var v T
-			r.value(&v)
+			into(r, &v)
 			out = append(out, v)
 		}
 	})
@@ -99,7 +99,7 @@ func (l *List[T]) Slice(ctx context.Context, i, j int) ([]T, error) {
 // Index returns the index of the first element that encodes equal to v, or
 // -1 if there is none.
 func (l *List[T]) Index(ctx context.Context, v T) (int, error) {
-	cl, err := l.r.call(ctx, opListIndex, encode(v))
+	cl, err := l.r.call(ctx, opListIndex, func(w *frameWriter) error { return appendItem(w, v) })
 	if err != nil {
 		return -1, err
 	}

@@ -27,7 +27,7 @@ func (n *Namespace) Name() string { return n.r.name }
 // Get decodes the field into the value ptr points to. A field that was
 // never set is an error matching fs.ErrNotExist.
 func (n *Namespace) Get(ctx context.Context, field string, ptr any) error {
-	cl, err := n.r.call(ctx, opMapGet, encode(field))
+	cl, err := n.r.call(ctx, opMapGet, func(w *frameWriter) error { return appendItem(w, field) })
 	if err != nil {
 		if isNotFound(err) {
 			return fmt.Errorf("%s %q: no field %q: %w", n.r.k, n.r.name, field, fs.ErrNotExist)
@@ -39,12 +39,12 @@ func (n *Namespace) Get(ctx context.Context, field string, ptr any) error {
 
 // Set sets the field to v.
 func (n *Namespace) Set(ctx context.Context, field string, v any) error {
-	return n.r.versionOp(ctx, opMapSet, encode(field, v))
+	return n.r.versionOp(ctx, opMapSet, func(w *frameWriter) error { return put2(w, field, v) })
 }
 
 // Delete removes the field and reports whether it was set.
 func (n *Namespace) Delete(ctx context.Context, field string) (bool, error) {
-	return n.r.boolOp(ctx, opMapDelete, encode(field))
+	return n.r.boolOp(ctx, opMapDelete, func(w *frameWriter) error { return appendItem(w, field) })
 }
 
 // Fields returns the names of the fields that are set, in the order they
@@ -58,7 +58,7 @@ func (n *Namespace) Fields(ctx context.Context) ([]string, error) {
 	err = decodeResults(cl, func(r *results) {
 		for r.more() {
 			var s string
-			r.value(&s)
+			into(r, &s)
 			names = append(names, s)
 		}
 	})

@@ -203,6 +203,16 @@ func (r *results) value(v any) {
 	}
 }
 
+// into decodes the next result, a stored value, into *v, as value does,
+// with the codec's fast paths for common types.
+func into[T any](r *results, v *T) {
+	if b := r.next(); b != nil {
+		if err := decodeItem(b, v); err != nil {
+			r.err = fmt.Errorf("%w: stored value does not decode into %T: %v", ErrType, v, err)
+		}
+	}
+}
+
 func (r *results) done() error {
 	if r.err == nil && len(r.it) > 0 {
 		r.err = fmt.Errorf("%w: unexpected results", ErrProtocol)
@@ -218,16 +228,4 @@ func decodeResults(cl *call, read func(r *results)) error {
 	err := r.done()
 	cl.recycle()
 	return err
-}
-
-// encode appends each of vs as a CBOR item.
-func encode(vs ...any) func(*frameWriter) error {
-	return func(w *frameWriter) error {
-		for _, v := range vs {
-			if err := w.value(v); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 }

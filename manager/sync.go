@@ -93,7 +93,7 @@ func OpenQueue[T any](ctx context.Context, c *Client, name string, capacity int)
 // Put adds v at the end, waiting while the queue is full until ctx ends.
 func (q *Queue[T]) Put(ctx context.Context, v T) error {
 	cl, err := q.r.blocking(ctx, opQueuePut, func(w *frameWriter, timeout time.Duration) error {
-		if err := w.value(v); err != nil {
+		if err := appendItem(w, v); err != nil {
 			return err
 		}
 		w.int(int64(timeout))
@@ -109,7 +109,7 @@ func (q *Queue[T]) Put(ctx context.Context, v T) error {
 // TryPut adds v if the queue is not full and reports whether it did.
 func (q *Queue[T]) TryPut(ctx context.Context, v T) (bool, error) {
 	cl, err := q.r.call(ctx, opQueuePut, func(w *frameWriter) error {
-		if err := w.value(v); err != nil {
+		if err := appendItem(w, v); err != nil {
 			return err
 		}
 		w.int(0)
@@ -137,7 +137,7 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 	if err != nil {
 		return v, ctxErr(ctx, err)
 	}
-	err = decodeResults(cl, func(r *results) { r.value(&v) })
+	err = decodeResults(cl, func(r *results) { into(r, &v) })
 	return v, q.r.wrapErr(err)
 }
 

@@ -32,29 +32,29 @@ func (v *Value[T]) load(ctx context.Context) (T, uint64, error) {
 	if err != nil {
 		return x, 0, err
 	}
-	err = decodeResults(cl, func(r *results) { r.uint(&ver); r.value(&x) })
+	err = decodeResults(cl, func(r *results) { r.uint(&ver); into(r, &x) })
 	return x, ver, v.r.wrapErr(err)
 }
 
 // Store sets the value.
 func (v *Value[T]) Store(ctx context.Context, x T) error {
-	return v.r.versionOp(ctx, opValueStore, encode(x))
+	return v.r.versionOp(ctx, opValueStore, func(w *frameWriter) error { return appendItem(w, x) })
 }
 
 // Swap sets the value and returns the old one.
 func (v *Value[T]) Swap(ctx context.Context, x T) (T, error) {
-	return valueOp[T](ctx, v.r, opValueSwap, encode(x))
+	return valueOp[T](ctx, v.r, opValueSwap, func(w *frameWriter) error { return appendItem(w, x) })
 }
 
 // CompareAndSwap sets the value to new if it encodes equal to old, and
 // reports whether it did.
 func (v *Value[T]) CompareAndSwap(ctx context.Context, old, new T) (bool, error) {
-	return v.r.boolOp(ctx, opValueCAS, encode(old, new))
+	return v.r.boolOp(ctx, opValueCAS, func(w *frameWriter) error { return put2(w, old, new) })
 }
 
 // Add atomically adds delta and returns the sum. T must be a number type.
 func (v *Value[T]) Add(ctx context.Context, delta T) (T, error) {
-	return valueOp[T](ctx, v.r, opValueAdd, encode(delta))
+	return valueOp[T](ctx, v.r, opValueAdd, func(w *frameWriter) error { return appendItem(w, delta) })
 }
 
 // Update atomically replaces the value with f's result and returns it. f
@@ -63,6 +63,8 @@ func (v *Value[T]) Add(ctx context.Context, delta T) (T, error) {
 // is and nothing is stored.
 func (v *Value[T]) Update(ctx context.Context, f func(old T) (T, error)) (T, error) {
 	load := func() (T, uint64, error) { return v.load(ctx) }
-	store := func(x T, ver uint64) (bool, error) { return v.r.setIf(ctx, opValueSetIf, encode(x), ver) }
+	store := func(x T, ver uint64) (bool, error) {
+		return v.r.setIf(ctx, opValueSetIf, func(w *frameWriter) error { return appendItem(w, x) }, ver)
+	}
 	return optimistic(ctx, load, func(old T, _ uint64) (T, error) { return f(old) }, store)
 }
