@@ -17,14 +17,16 @@ import (
 // A Batch is not safe for concurrent use. Results are read from the
 // Futures the queueing methods return, after Do.
 type Batch struct {
-	c   *Client
-	w   frameWriter // the requests, encoded as they are queued
-	ops []batchOp
+	c     *Client
+	w     frameWriter // the requests, encoded as they are queued
+	ops   []batchOp
+	calls []*call // Do's, kept for the next Do
 }
 
 type batchOp struct {
 	r     *ref
-	start int // offset of the request's frame in w.buf
+	id    uint32 // the object's id, set by Do
+	start int    // offset of the request's frame in w.buf
 	fut   completer
 }
 
@@ -118,7 +120,12 @@ func queue[T any](b *Batch, r *ref, o op, f *Future[T], args func(*frameWriter) 
 // errors of single operations are only in their Futures.
 func (b *Batch) Do(ctx context.Context) error {
 	ops, buf := b.ops, b.w.buf
-	b.ops, b.w = nil, frameWriter{}
+	defer func() {
+		// The requests' bytes are not needed once Do returns (results
+		// come from the responses), so the next batch reuses them.
+		clear(ops)
+		b.ops, b.w.buf = ops[:0], buf[:0]
+	}()
 	fail := func(ops []batchOp, err error) error {
 		for _, op := range ops {
 			op.fut.complete(nil, err)
@@ -132,21 +139,26 @@ func (b *Batch) Do(ctx context.Context) error {
 	if err != nil {
 		return fail(ops, err)
 	}
-	// Object ids on this session, once per proxy.
-	ids := map[*ref]uint32{}
-	for _, op := range ops {
-		if _, ok := ids[op.r]; !ok {
-			rs, id, err := op.r.session(ctx)
+	// Object ids on this session, once per run of operations on one
+	// proxy.
+	var last *ref
+	for i := range ops {
+		if ops[i].r != last {
+			last = ops[i].r
+			rs, id, err := last.session(ctx)
 			if err == nil && rs != s {
 				err = fmt.Errorf("%w: connection replaced during the batch", ErrClosed)
 			}
 			if err != nil {
 				return fail(ops, err)
 			}
-			ids[op.r] = id
+			ops[i].id = id
+		} else {
+			ops[i].id = ops[i-1].id
 		}
 	}
-	calls := make([]*call, 0, min(len(ops), 1024))
+	calls := b.calls[:0]
+	defer func() { clear(calls); b.calls = calls[:0] }()
 	for i := 0; i < len(ops); {
 		// A chunk: ops[i:j], contiguous in buf.
 		j := i + 1
@@ -160,18 +172,13 @@ func (b *Batch) Do(ctx context.Context) error {
 		g := &group{done: make(chan struct{})}
 		g.left.Store(int32(j - i))
 		calls = calls[:0]
-		var last *ref
-		var id uint32
 		for _, op := range ops[i:j] {
-			if op.r != last {
-				last, id = op.r, ids[op.r]
-			}
 			cl := callPool.Get().(*call)
 			cl.grp, cl.err = g, nil
 			cl.id = s.nextID.Add(1)
 			frame := buf[op.start+frameLenSize:]
 			binary.BigEndian.PutUint64(frame[1:], cl.id)
-			binary.BigEndian.PutUint32(frame[11:], id)
+			binary.BigEndian.PutUint32(frame[11:], op.id)
 			calls = append(calls, cl)
 		}
 		if err := s.registerAll(calls); err != nil {
