@@ -507,12 +507,19 @@ func (s *session) fail(cause error) {
 	}
 }
 
+// cancelGrace bounds the wait for the final answer to a cancelled blocking
+// request. Tests shorten it.
+var cancelGrace = 5 * time.Second
+
 // blocking sends a request that the server may park (Lock.Acquire,
 // Queue.Put and Get, Event.Wait). The request carries ctx's deadline as a
 // timeout. If ctx ends first, the client asks the server to cancel and
 // waits for the request's final response: if the operation completed
 // anyway, its result is returned, so a lock granted or an item taken at
-// the moment of cancellation is not lost.
+// the moment of cancellation is not lost. A server that does not answer
+// within cancelGrace has the connection closed on it, which makes it
+// release whatever it granted to the connection, and ctx.Err() is
+// returned.
 func (s *session) blocking(ctx context.Context, o op, obj uint32, build func(*frameWriter, time.Duration) error) (*call, error) {
 	timeout := time.Duration(-1)
 	if d, ok := ctx.Deadline(); ok {
@@ -539,8 +546,18 @@ func (s *session) blocking(ctx context.Context, o op, obj uint32, build func(*fr
 	if werr != nil {
 		return nil, werr
 	}
-	if err := s.wait(context.Background(), cl.done); err != nil {
-		return nil, err
+	// A server that does not answer the cancel promptly is stuck or
+	// cut off: end the connection rather than wait without a context.
+	// The server then releases whatever it granted to this connection.
+	grace, stop := context.WithTimeout(context.Background(), cancelGrace)
+	defer stop()
+	if err := s.wait(grace, cl.done); err != nil {
+		s.abandon(cl)
+		s.fail(fmt.Errorf("%w: no answer to a cancel within %v", ErrClosed, cancelGrace))
+		return nil, ctx.Err()
+	}
+	if cl.err != nil {
+		return nil, cl.err
 	}
 	if cl.resp.status == statusCanceled || cl.resp.status == statusTimeout {
 		cl.recycle()

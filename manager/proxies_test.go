@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/shmkit/shmkit/internal/shmtest"
 )
 
 type point struct {
@@ -620,5 +622,51 @@ func TestAttachModes(t *testing.T) {
 	}
 	if _, err := OpenQueue[int](ctx, c, "q", -1); err == nil {
 		t.Error("OpenQueue with a negative capacity succeeded")
+	}
+}
+
+// TestCancelUnanswered checks that a cancelled blocking call does not wait
+// for ever on a server that does not answer the cancel: the client closes
+// the connection, which releases what the server granted to it.
+func TestCancelUnanswered(t *testing.T) {
+	defer func(g time.Duration) { cancelGrace = g }(cancelGrace)
+	cancelGrace = 100 * time.Millisecond
+	stuck := make(chan struct{})
+	ts := startServer(t, transports(t)[1], func(s *Server) {
+		s.testHook = func(r request) {
+			if r.op == opCancel {
+				<-stuck
+			}
+		}
+	})
+	c1, c2 := ts.dial(t), ts.dial(t)
+	l1, _ := OpenLock(ctx, c1, "L")
+	l2, _ := OpenLock(ctx, c2, "L")
+	must(t, l1.Acquire(ctx))
+	// No deadline, so that the server parks the Acquire without a timer
+	// and only the cancel could end it.
+	cctx, cancel := context.WithCancel(ctx)
+	time.AfterFunc(20*time.Millisecond, cancel)
+	start := time.Now()
+	if err := l2.Acquire(cctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Acquire = %v, want Canceled", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Acquire returned after %v", d)
+	}
+	// c2 closed that connection; once the server gets to it, whatever
+	// it granted there (here: the lock, on l1's Release) is released as
+	// a dead holder's, and c2's next call, on a new connection, can take
+	// the lock.
+	must(t, l1.Release(ctx))
+	close(stuck)
+	var err error
+	shmtest.WaitUntil(t, "the lock to be released", func() bool {
+		var ok bool
+		ok, err = l2.TryAcquire(ctx)
+		return ok
+	})
+	if !errors.Is(err, ErrOwnerDead) {
+		t.Errorf("TryAcquire after the closed connection's grant = %v, want ErrOwnerDead", err)
 	}
 }
