@@ -828,7 +828,7 @@ func TestAddrs(t *testing.T) {
 // followed by a long sleep makes the next waits sleep at once, and a poll
 // that succeeds restores polling.
 func TestPollBackoff(t *testing.T) {
-	p := newPair(t, 4096, &shmconn.Options{Spin: 2 * time.Millisecond})
+	p := newPair(t, 4096, &shmconn.Options{Spin: 10 * time.Millisecond})
 	buf := make([]byte, 1)
 	// lateRead reads while the peer writes only once the Read sleeps,
 	// and reports whether the Read polled first.
@@ -847,7 +847,7 @@ func TestPollBackoff(t *testing.T) {
 		}
 		return polled
 	}
-	lateRead := func() bool { return read(20 * time.Millisecond) } // well past a poll's length
+	lateRead := func() bool { return read(100 * time.Millisecond) } // well past a poll's length
 	// A near miss, a failed poll whose sleep is short, keeps polling.
 	if !read(0) {
 		t.Fatal("first wait did not poll")
