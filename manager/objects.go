@@ -194,6 +194,9 @@ func (m *mapObj) handle(c *sconn, r request, w *frameWriter) error {
 			if r.op == opMapItems {
 				w.item(e.val)
 			}
+			if c.tooLarge(w) {
+				return failf(statusTooLarge, "the result exceeds the frame limit")
+			}
 		}
 	case opMapClear:
 		if err := a.done(); err != nil {
@@ -459,6 +462,9 @@ func (l *listObj) handle(c *sconn, r request, w *frameWriter) error {
 		i, j := clamp(start, len(l.vals)), clamp(stop, len(l.vals))
 		for ; i < j; i++ {
 			w.item(l.vals[i])
+			if c.tooLarge(w) {
+				return failf(statusTooLarge, "the result exceeds the frame limit")
+			}
 		}
 	case opListIndex:
 		val := a.raw()
@@ -506,16 +512,17 @@ type parker interface {
 
 // park registers a waiter for request id on connection c, with a timer
 // abandoning it after timeout (none when negative). It must be called with
-// the object's mutex held; it returns nil when the connection is closing.
-func park(o parker, c *sconn, id uint64, timeout time.Duration, val []byte) *waiter {
+// the object's mutex held; it fails when the connection is closing or the
+// id is already parked.
+func park(o parker, c *sconn, id uint64, timeout time.Duration, val []byte) (*waiter, error) {
 	w := &waiter{c: c, id: id, val: val}
-	if !c.addWaiter(w, o) {
-		return nil
+	if err := c.addWaiter(w, o); err != nil {
+		return nil, err
 	}
 	if timeout >= 0 {
 		w.timer = time.AfterFunc(timeout, func() { o.abandon(w, statusTimeout) })
 	}
-	return w
+	return w, nil
 }
 
 // parkIn parks request id of connection c on the object o, appending it
@@ -525,9 +532,9 @@ func parkIn(o parker, list *[]*waiter, c *sconn, id uint64, timeout time.Duratio
 	if timeout == 0 {
 		return fail
 	}
-	w := park(o, c, id, timeout, val)
-	if w == nil {
-		return failf(statusClosed, "connection closing")
+	w, err := park(o, c, id, timeout, val)
+	if err != nil {
+		return err
 	}
 	*list = append(*list, w)
 	return errDeferred
@@ -641,16 +648,22 @@ func (l *lockObj) handle(c *sconn, r request, w *frameWriter) error {
 	return nil
 }
 
-// release hands the lock to the first waiter, if any.
+// release hands the lock to the first waiter whose connection is open, if
+// any.
 func (l *lockObj) release() {
 	l.holder = nil
-	if len(l.waiters) == 0 {
+	for len(l.waiters) > 0 {
+		next := l.waiters[0]
+		l.waiters = remove(l.waiters, next)
+		if next.c.closingNow() {
+			// Its connection is ending: a grant would be released
+			// again at once, as a dead holder's.
+			next.finish(statusClosed, nil)
+			continue
+		}
+		next.finish(l.grant(next.c), nil)
 		return
 	}
-	next := l.waiters[0]
-	l.waiters = remove(l.waiters, next)
-	s := l.grant(next.c)
-	next.finish(s, nil)
 }
 
 // holderGone releases the lock held by a connection that ended.

@@ -2,6 +2,7 @@ package manager
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -452,5 +453,48 @@ func TestSharedMemoryBound(t *testing.T) {
 	})
 	if !onShm(ts.dial(t)) {
 		t.Error("a new connection after one closed is not on shared memory")
+	}
+}
+
+// TestParkedIDReused sends two blocking requests with one id: the second
+// is refused, and the first is cleaned up with its connection, so the lock
+// is not granted to a dead connection.
+func TestParkedIDReused(t *testing.T) {
+	ts := startServer(t, transports(t)[0])
+	c1 := ts.dial(t)
+	l1, _ := OpenLock(ctx, c1, "L")
+	must(t, l1.Acquire(ctx))
+	raw, fr := handshaken(t, ts)
+	var w frameWriter
+	w.beginRequest(1, opAttach, 0)
+	w.uint(uint64(kindLock))
+	w.text("L")
+	w.uint(attachOpen)
+	w.int(0)
+	w.end()
+	raw.Write(w.buf)
+	r := readResponse(t, fr)
+	var id uint64
+	res := results{it: r.results}
+	res.uint(&id)
+	must(t, res.done())
+	w.buf = w.buf[:0]
+	for range 2 {
+		w.beginRequest(5, opLockAcquire, uint32(id))
+		w.int(-1)
+		w.end()
+	}
+	raw.Write(w.buf)
+	if r := readResponse(t, fr); r.id != 5 || r.status != statusBadRequest {
+		t.Errorf("second parked request with id 5: id %d status %d, want BadRequest", r.id, r.status)
+	}
+	raw.Close()
+	must(t, l1.Release(ctx))
+	c2 := ts.dial(t)
+	l2, _ := OpenLock(ctx, c2, "L")
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := l2.Acquire(wctx); err != nil && !errors.Is(err, ErrOwnerDead) {
+		t.Fatalf("Acquire after the raw client left = %v", err)
 	}
 }

@@ -60,7 +60,7 @@ func (o *Options) maxFrame() int {
 	if o == nil || o.MaxFrame == 0 {
 		return DefaultMaxFrame
 	}
-	return max(o.MaxFrame, minMaxFrame)
+	return min(max(o.MaxFrame, minMaxFrame), maxMaxFrame)
 }
 
 func (o *Options) handshakeTimeout() time.Duration {
@@ -78,7 +78,7 @@ type Server struct {
 
 	omu      sync.Mutex
 	byName   map[string]uint32         // guarded by omu
-	objects  atomic.Pointer[[]object]  // id-1 to object; nil when removed; copied on write under omu
+	objects  atomic.Pointer[[]*slot]   // id-1 to object; appended to under omu
 	lns      map[net.Listener]struct{} // guarded by omu
 	conns    map[*sconn]struct{}       // guarded by omu
 	state    int                       // guarded by omu: running, draining, closed
@@ -111,7 +111,7 @@ func NewServer(opts *Options) *Server {
 	if s.log == nil {
 		s.log = slog.New(errorsOnly{slog.Default().Handler()})
 	}
-	s.objects.Store(&[]object{})
+	s.objects.Store(&[]*slot{})
 	return s
 }
 
@@ -268,9 +268,8 @@ func (s *Server) attach(k kind, name string, mode uint64, capacity int64) (uint3
 	}
 	s.omu.Lock()
 	defer s.omu.Unlock()
-	objs := *s.objects.Load()
 	if id, ok := s.byName[name]; ok {
-		o := objs[id-1]
+		o := s.object(id)
 		switch {
 		case mode == attachCreate:
 			return 0, failf(statusExists, fmt.Sprintf("%s %q exists", o.kind(), name))
@@ -286,15 +285,25 @@ func (s *Server) attach(k kind, name string, mode uint64, capacity int64) (uint3
 	if err != nil {
 		return 0, err
 	}
+	objs := *s.objects.Load()
 	if len(objs) >= 1<<31 {
 		return 0, failf(statusBadRequest, "too many objects")
 	}
-	grown := append(objs[:len(objs):len(objs)], o)
+	sl := &slot{}
+	sl.obj.Store(&o)
+	// Appending in place is safe for readers of the old slice header:
+	// they never look past its length.
+	grown := append(objs, sl)
 	s.objects.Store(&grown)
 	id := uint32(len(grown))
 	s.byName[name] = id
 	return id, nil
 }
+
+// A slot holds an object, or nil once the object is removed. Ids index
+// slots and are never reused, so a stale proxy cannot reach another
+// object; a removed object leaves its 8-byte slot behind.
+type slot struct{ obj atomic.Pointer[object] }
 
 // remove forgets the object named name (of kind k, unless k is 0); proxies attached to it get
 // fs.ErrNotExist from then on.
@@ -305,15 +314,13 @@ func (s *Server) remove(k kind, name string) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	objs := *s.objects.Load()
-	if o := objs[id-1]; k != 0 && o.kind() != k {
+	o := s.object(id)
+	if k != 0 && o.kind() != k {
 		return false, failf(statusKind, fmt.Sprintf("%q is a %s, not a %s", name, o.kind(), k))
 	}
 	delete(s.byName, name)
-	c := append([]object(nil), objs...)
-	c[id-1] = nil
-	s.objects.Store(&c)
-	if p, ok := objs[id-1].(interface{ removed() }); ok {
+	(*s.objects.Load())[id-1].obj.Store(nil)
+	if p, ok := o.(interface{ removed() }); ok {
 		p.removed()
 	}
 	return true, nil
@@ -324,7 +331,10 @@ func (s *Server) object(id uint32) object {
 	if id == 0 || int(id) > len(objs) {
 		return nil
 	}
-	return objs[id-1]
+	if o := objs[id-1].obj.Load(); o != nil {
+		return *o
+	}
+	return nil
 }
 
 // handle runs one request. It recovers a panic in the handler into a
@@ -481,6 +491,10 @@ func (c *sconn) run() {
 
 func (c *sconn) handshake(unix bool) error {
 	c.nc.SetDeadline(time.Now().Add(c.s.opts.handshakeTimeout()))
+	if c.draining.Load() {
+		// Shutdown's deadline, set before this one, was overwritten.
+		return ErrClosed
+	}
 	refuse := false
 	if unix {
 		ok, err := c.s.peerAllowed(c.nc)
@@ -555,13 +569,32 @@ func (c *sconn) loop() {
 			c.protocolError(statusBadRequest, err)
 			return
 		}
-		if !c.fr.buffered() {
+		if !c.fr.buffered() || c.queued() > flushAt {
 			c.fr.shrink()
 			if c.flush() != nil {
 				return
 			}
 		}
 	}
+}
+
+// flushAt is how many bytes of responses the request loop lets pile up
+// before writing them, even with more requests already read: pipelined
+// requests for large values must not grow the server's memory without
+// bound.
+const flushAt = 1 << 20
+
+// queued returns the bytes of responses waiting to be written.
+func (c *sconn) queued() int {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return len(c.out)
+}
+
+// tooLarge reports whether the response w is building already exceeds the
+// frame limit, for handlers that append many results.
+func (c *sconn) tooLarge(w *frameWriter) bool {
+	return len(w.buf)-w.start-frameLenSize > c.s.opts.maxFrame()
 }
 
 // protocolError answers a frame that cannot be trusted, with request id 0,
@@ -591,6 +624,9 @@ func (c *sconn) dispatch(r request) {
 		c.errorReply(r.id, err)
 	}
 	c.enqueue(w.buf)
+	if cap(w.buf) > flushAt {
+		w.buf = nil // one large response; do not keep its buffer
+	}
 }
 
 func (c *sconn) errorReply(id uint64, err error) {
@@ -688,15 +724,21 @@ func (c *sconn) kill() {
 	conn.Close()
 }
 
-// addWaiter records a parked request; it fails once the connection closes.
-func (c *sconn) addWaiter(w *waiter, o parker) bool {
+// addWaiter records a parked request; it fails once the connection closes,
+// and for an id already parked.
+func (c *sconn) addWaiter(w *waiter, o parker) error {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
 	if c.closing {
-		return false
+		return failf(statusClosed, "connection closing")
+	}
+	if _, dup := c.waiters[w.id]; dup {
+		// A second parked request with one id could not be cancelled
+		// or cleaned up: refuse it.
+		return failf(statusBadRequest, fmt.Sprintf("request id %d is already parked", w.id))
 	}
 	c.waiters[w.id] = parked{w, o}
-	return true
+	return nil
 }
 
 func (c *sconn) removeWaiter(w *waiter) {

@@ -36,6 +36,7 @@ const (
 	// Options.MaxFrame says otherwise.
 	DefaultMaxFrame = 16 << 20
 	minMaxFrame     = 4096
+	maxMaxFrame     = 1<<31 - 1 // lengths are 32 bits; int may be too
 )
 
 // A kind is the type of a server-held object.
