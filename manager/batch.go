@@ -81,10 +81,11 @@ func (c *Client) NewBatch() *Batch { return &Batch{c: c} }
 // Len returns the number of operations queued.
 func (b *Batch) Len() int { return len(b.ops) }
 
-// batchChunk bounds the bytes of requests written before waiting for their
-// answers, well under the transports' buffers (a socket's and a ring's),
-// so that the server never waits for the client to read while the client
-// waits for the server to read.
+// batchChunk is where Do cuts the requests into chunks, each written whole
+// before its answers are read: a chunk ends with the first request that
+// starts at or past batchChunk bytes. Chunks of small requests fit the
+// transports' buffers (a socket's, a ring's), so the server is not kept
+// waiting for the client to read while the client is still writing.
 const batchChunk = 64 << 10
 
 // queue encodes a request for o on r's object, with the arguments args
@@ -187,7 +188,7 @@ func (b *Batch) Do(ctx context.Context) error {
 			}
 			return fail(ops[i:], err)
 		}
-		if err := s.write(buf[ops[i].start:end]); err != nil {
+		if err := s.write(ctx, buf[ops[i].start:end]); err != nil {
 			// The session failed every registered call.
 			<-g.done
 		} else if err := s.wait(ctx, g.done); err != nil {

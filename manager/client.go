@@ -178,7 +178,7 @@ type session struct {
 
 	token chan struct{} // held (full) by the goroutine reading responses
 
-	wmu sync.Mutex // serializes writes to conn
+	wtoken chan struct{} // held (full) by the goroutine writing to conn
 
 	nextID atomic.Uint64
 
@@ -195,6 +195,7 @@ func newSession(nc net.Conn, max int) *session {
 		fr:      newFrameReader(nc, max),
 		max:     max,
 		token:   make(chan struct{}, 1),
+		wtoken:  make(chan struct{}, 1),
 		pending: map[uint64]*call{},
 	}
 }
@@ -281,7 +282,7 @@ func (cl *call) error() error {
 // call sends one request and waits for its response. build appends the
 // arguments.
 func (s *session) call(ctx context.Context, o op, obj uint32, build func(*frameWriter) error) (*call, error) {
-	cl, err := s.send(o, obj, build)
+	cl, err := s.send(ctx, o, obj, build)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +294,7 @@ func (s *session) call(ctx context.Context, o op, obj uint32, build func(*frameW
 }
 
 // send encodes a request, registers it and writes it.
-func (s *session) send(o op, obj uint32, build func(*frameWriter) error) (*call, error) {
+func (s *session) send(ctx context.Context, o op, obj uint32, build func(*frameWriter) error) (*call, error) {
 	cl := newCall()
 	if err := s.encode(cl, o, obj, build); err != nil {
 		cl.recycle()
@@ -303,7 +304,7 @@ func (s *session) send(o op, obj uint32, build func(*frameWriter) error) (*call,
 		cl.recycle()
 		return nil, err
 	}
-	if err := s.write(cl.req.buf); err != nil {
+	if err := s.write(ctx, cl.req.buf); err != nil {
 		return nil, err
 	}
 	return cl, nil
@@ -346,12 +347,43 @@ func (s *session) registerAll(cls []*call) error {
 	return nil
 }
 
-func (s *session) write(b []byte) error {
-	s.wmu.Lock()
+// write writes whole frames. A write that ctx interrupts, like any write
+// error, ends the session: a partly written frame would corrupt the
+// stream. Writes block while the server does not read, which it does not
+// while its responses are not read: so a caller that stops waiting for a
+// large response can stall the connection, and its next writer's context
+// ends the stall by ending the session.
+func (s *session) write(ctx context.Context, b []byte) error {
+	select {
+	case s.wtoken <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	var fired chan struct{}
+	var stop func() bool
+	if ctx.Done() != nil {
+		fired = make(chan struct{})
+		stop = context.AfterFunc(ctx, func() {
+			s.conn.SetWriteDeadline(aLongTimeAgo)
+			close(fired)
+		})
+	}
 	_, err := s.conn.Write(b)
-	s.wmu.Unlock()
+	if stop != nil && !stop() {
+		// ctx ended during or just after the write: let the deadline
+		// land, then clear it for the next writer.
+		<-fired
+		s.conn.SetWriteDeadline(time.Time{})
+		if err != nil {
+			err = ctx.Err()
+		}
+	}
+	<-s.wtoken
 	if err != nil {
 		s.fail(err)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return s.failure()
 	}
 	return nil
@@ -456,9 +488,10 @@ func (s *session) deliver(body []byte) error {
 	cl.body = append(cl.body[:0], body...)
 	r, err := parseResponse(cl.body)
 	if err != nil {
-		cl.err = fmt.Errorf("%w: %v", ErrProtocol, err)
-		cl.complete()
-		return cl.err
+		err = fmt.Errorf("%w: %v", ErrProtocol, err)
+		cl.err = err
+		cl.complete() // cl may be recycled from here on
+		return err
 	}
 	cl.resp = r
 	cl.complete()
@@ -507,53 +540,69 @@ func (s *session) fail(cause error) {
 	}
 }
 
-// cancelGrace bounds the wait for the final answer to a cancelled blocking
-// request. Tests shorten it.
+// cancelGrace bounds the wait for the final answer to a request whose
+// caller's context ended. Tests shorten it.
 var cancelGrace = 5 * time.Second
 
 // blocking sends a request that the server may park (Lock.Acquire,
 // Queue.Put and Get, Event.Wait). The request carries ctx's deadline as a
-// timeout. If ctx ends first, the client asks the server to cancel and
-// waits for the request's final response: if the operation completed
-// anyway, its result is returned, so a lock granted or an item taken at
-// the moment of cancellation is not lost. A server that does not answer
-// within cancelGrace has the connection closed on it, which makes it
-// release whatever it granted to the connection, and ctx.Err() is
-// returned.
-func (s *session) blocking(ctx context.Context, o op, obj uint32, build func(*frameWriter, time.Duration) error) (*call, error) {
+// timeout, or 0 (do not park) when try is set. If ctx ends first, the
+// client asks the server to cancel, and settles the request as keep does.
+func (s *session) blocking(ctx context.Context, o op, obj uint32, try bool, build func(*frameWriter, time.Duration) error) (*call, error) {
 	timeout := time.Duration(-1)
 	if d, ok := ctx.Deadline(); ok {
 		timeout = max(time.Until(d), 0)
 	}
-	if ctx.Err() != nil {
+	if try || ctx.Err() != nil {
 		timeout = 0
 	}
-	cl, err := s.send(o, obj, func(w *frameWriter) error { return build(w, timeout) })
+	cl, err := s.send(ctx, o, obj, func(w *frameWriter) error { return build(w, timeout) })
 	if err != nil {
 		return nil, err
 	}
+	return s.settle(ctx, cl, !try)
+}
+
+// keep runs a request whose result must not be lost once sent: a Pop's
+// value, a TryGet's item, a TryAcquire's lock. If ctx ends before the
+// answer, it still waits for it, as settle does.
+func (s *session) keep(ctx context.Context, o op, obj uint32, build func(*frameWriter) error) (*call, error) {
+	cl, err := s.send(ctx, o, obj, build)
+	if err != nil {
+		return nil, err
+	}
+	return s.settle(ctx, cl, false)
+}
+
+// settle waits for cl's answer. If ctx ends first it sends a Cancel (when
+// cancel is set: the request may be parked) and waits up to cancelGrace
+// more for the final answer: if the operation completed anyway its result
+// is returned, so a lock granted or an item taken at that moment is not
+// lost; a Canceled or Timeout answer gives ctx.Err(). A server that does
+// not answer in time has the connection closed on it, which makes it
+// release whatever it granted to the connection, and ctx.Err() is
+// returned.
+func (s *session) settle(ctx context.Context, cl *call, cancel bool) (*call, error) {
 	if err := s.wait(ctx, cl.done); err == nil {
 		return cl, nil
 	}
-	// Cancel without waiting for an answer: a cancel has none.
-	c := newCall()
-	c.id = s.nextID.Add(1)
-	c.req.beginRequest(c.id, opCancel, 0)
-	c.req.uint(cl.id)
-	c.req.end()
-	werr := s.write(c.req.buf)
-	c.recycle()
-	if werr != nil {
-		return nil, werr
-	}
-	// A server that does not answer the cancel promptly is stuck or
-	// cut off: end the connection rather than wait without a context.
-	// The server then releases whatever it granted to this connection.
 	grace, stop := context.WithTimeout(context.Background(), cancelGrace)
 	defer stop()
+	if cancel {
+		c := newCall()
+		c.id = s.nextID.Add(1)
+		c.req.beginRequest(c.id, opCancel, 0)
+		c.req.uint(cl.id)
+		c.req.end()
+		werr := s.write(grace, c.req.buf) // a cancel has no answer
+		c.recycle()
+		if werr != nil {
+			return nil, ctx.Err()
+		}
+	}
 	if err := s.wait(grace, cl.done); err != nil {
 		s.abandon(cl)
-		s.fail(fmt.Errorf("%w: no answer to a cancel within %v", ErrClosed, cancelGrace))
+		s.fail(fmt.Errorf("%w: no answer within %v after the caller gave up", ErrClosed, cancelGrace))
 		return nil, ctx.Err()
 	}
 	if cl.err != nil {

@@ -126,7 +126,7 @@ func (d *Dict[K, V]) SetDefault(ctx context.Context, key K, def V) (V, error) {
 
 // Pop removes key and returns its value, and whether it was present.
 func (d *Dict[K, V]) Pop(ctx context.Context, key K) (V, bool, error) {
-	v, err := valueOp[V](ctx, d.r, opMapPop, func(w *frameWriter) error { return appendItem(w, key) })
+	v, err := keptValueOp[V](ctx, d.r, opMapPop, func(w *frameWriter) error { return appendItem(w, key) })
 	if isNotFound(err) {
 		return v, false, nil
 	}
@@ -249,8 +249,20 @@ func (r *ref) wrapErr(err error) error {
 
 // valueOp runs an operation whose one result is a stored value.
 func valueOp[V any](ctx context.Context, r *ref, o op, build func(*frameWriter) error) (V, error) {
-	var v V
 	cl, err := r.call(ctx, o, build)
+	return decodeValue[V](r, cl, err)
+}
+
+// keptValueOp is valueOp for an operation whose result must not be lost
+// (a Pop): it waits for the answer even after ctx ends (see session.keep).
+func keptValueOp[V any](ctx context.Context, r *ref, o op, build func(*frameWriter) error) (V, error) {
+	cl, err := r.keep(ctx, o, build)
+	return decodeValue[V](r, cl, err)
+}
+
+// decodeValue decodes the one stored value a call returned.
+func decodeValue[V any](r *ref, cl *call, err error) (V, error) {
+	var v V
 	if err != nil {
 		return v, err
 	}

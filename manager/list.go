@@ -62,7 +62,7 @@ func (l *List[T]) Insert(ctx context.Context, i int, v T) error {
 
 // Pop removes and returns the element at index i (-1 for the last).
 func (l *List[T]) Pop(ctx context.Context, i int) (T, error) {
-	return valueOp[T](ctx, l.r, opListPop, func(w *frameWriter) error { w.int(int64(i)); return nil })
+	return keptValueOp[T](ctx, l.r, opListPop, func(w *frameWriter) error { w.int(int64(i)); return nil })
 }
 
 // Remove removes the first element that encodes equal to v and reports

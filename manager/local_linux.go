@@ -18,9 +18,9 @@ import (
 
 const shmSupported = true
 
-// ringCapacity is the data capacity of each direction's ring. It holds many
-// pipelined requests, and a client's batch is cut into chunks smaller than
-// it, so that neither side waits on the other with both rings full.
+// ringCapacity is the data capacity of each direction's ring: room for a
+// batch's chunk of small requests (see batchChunk) or its responses, so
+// that pipelining rarely waits for space.
 const ringCapacity = 1 << 20
 
 const (
@@ -86,6 +86,11 @@ func newLocalRings(nc net.Conn, v []byte) (*localRings, error) {
 // attachLocalRings maps the segment the server sent and returns the
 // client's side.
 func attachLocalRings(nc *net.UnixConn, f *os.File) (*localRings, error) {
+	// A file that could shrink under the mapping would turn the server's
+	// mistake (or malice) into SIGBUS here: require the seal.
+	if seals, err := fileSeals(f); err != nil || seals&unix.F_SEAL_SHRINK == 0 {
+		return nil, fmt.Errorf("%w: shared memory from server is not sealed against shrinking (seals %#x, %v)", ErrProtocol, seals, err)
+	}
 	seg, err := shm.FromFile(f)
 	if err != nil {
 		return nil, fmt.Errorf("manager: shared memory from server: %w", err)
@@ -135,6 +140,18 @@ func (r *localRings) close() {
 	<-r.done
 	r.conn.Close()
 	r.seg.Close()
+}
+
+// fileSeals returns the memfd seals of f.
+func fileSeals(f *os.File) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var seals int
+	var serr error
+	err = rc.Control(func(fd uintptr) { seals, serr = unix.FcntlInt(fd, unix.F_GET_SEALS, 0) })
+	return seals, errors.Join(err, serr)
 }
 
 // sendWithFile writes b with f's descriptor attached.

@@ -670,3 +670,68 @@ func TestCancelUnanswered(t *testing.T) {
 		t.Errorf("TryAcquire after the closed connection's grant = %v, want ErrOwnerDead", err)
 	}
 }
+
+// TestStalledConnection abandons a large response, which then fills the
+// transport because nobody reads it, and checks that the next writer's
+// context still ends its call (by ending the connection) and that the
+// client works again afterwards.
+func TestStalledConnection(t *testing.T) {
+	for _, tr := range transports(t)[:2] {
+		t.Run(tr.name, func(t *testing.T) {
+			ts := startServer(t, tr)
+			c := ts.dial(t)
+			d, _ := OpenDict[string, []byte](ctx, c, "d")
+			big := make([]byte, 4<<20)
+			must(t, d.Set(ctx, "big", big))
+			short, cancel := context.WithTimeout(ctx, time.Microsecond)
+			d.Get(short, "big") // gives up before the answer
+			cancel()
+			wctx, cancel2 := context.WithTimeout(ctx, 500*time.Millisecond)
+			defer cancel2()
+			start := time.Now()
+			for range 4 { // enough to fill the transport both ways
+				if err := d.Set(wctx, "big2", big); err != nil {
+					break
+				}
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Fatalf("calls on a stalled connection took %v", d)
+			}
+			if n, err := d.Len(ctx); n < 1 || err != nil {
+				t.Errorf("Len after the stall = %d, %v", n, err)
+			}
+		})
+	}
+}
+
+// TestTryOpsKeepResults checks that TryAcquire and TryGet whose context
+// ends before the answer still report a lock taken or an item removed.
+func TestTryOpsKeepResults(t *testing.T) {
+	slow := make(chan struct{})
+	ts := startServer(t, transports(t)[1], func(s *Server) {
+		s.testHook = func(r request) {
+			if r.op == opLockAcquire || r.op == opQueueGet {
+				<-slow
+			}
+		}
+	})
+	c := ts.dial(t)
+	l, _ := OpenLock(ctx, c, "L")
+	q, _ := OpenQueue[int](ctx, c, "Q", 0)
+	must(t, q.Put(ctx, 7))
+	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	time.AfterFunc(50*time.Millisecond, func() { close(slow) })
+	ok, err := l.TryAcquire(short)
+	if ok != (err == nil || errors.Is(err, ErrOwnerDead)) {
+		t.Errorf("TryAcquire = %v, %v", ok, err)
+	}
+	if locked, _ := l.Locked(ctx); locked != ok {
+		t.Errorf("TryAcquire reported %v but Locked = %v", ok, locked)
+	}
+	v, got, err := q.TryGet(short)
+	n, _ := q.Len(ctx)
+	if got != (n == 0) || (got && v != 7) {
+		t.Errorf("TryGet = %d, %v, %v with %d items left", v, got, err, n)
+	}
+}

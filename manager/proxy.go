@@ -94,13 +94,25 @@ func (r *ref) call(ctx context.Context, o op, build func(*frameWriter) error) (*
 	return r.check(cl, err)
 }
 
-// blocking runs an operation the server may park (see session.blocking).
-func (r *ref) blocking(ctx context.Context, o op, build func(*frameWriter, time.Duration) error) (*call, error) {
+// keep runs an operation whose result must not be lost once sent (see
+// session.keep).
+func (r *ref) keep(ctx context.Context, o op, build func(*frameWriter) error) (*call, error) {
 	s, id, err := r.session(ctx)
 	if err != nil {
 		return nil, err
 	}
-	cl, err := s.blocking(ctx, o, id, build)
+	cl, err := s.keep(ctx, o, id, build)
+	return r.check(cl, err)
+}
+
+// blocking runs an operation the server may park (see session.blocking);
+// with try, the server is told not to park it.
+func (r *ref) blocking(ctx context.Context, o op, try bool, build func(*frameWriter, time.Duration) error) (*call, error) {
+	s, id, err := r.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := s.blocking(ctx, o, id, try, build)
 	return r.check(cl, err)
 }
 
@@ -121,7 +133,9 @@ func (r *ref) wrap(err error) error {
 
 // Remove deletes the object named name from the server, whatever its kind,
 // and reports whether there was one. Proxies of it get fs.ErrNotExist from
-// then on.
+// then on, until their client reconnects: a proxy re-attaches by name on a
+// new connection, creating the object if it is missing (as it is after the
+// server restarted), which cannot be told from one that was removed.
 func (c *Client) Remove(ctx context.Context, name string) (bool, error) {
 	s, err := c.session(ctx)
 	if err != nil {

@@ -38,7 +38,7 @@ func OpenLock(ctx context.Context, c *Client, name string) (*Lock, error) {
 // and ctx.Err() (the lock not taken) otherwise. If ctx ends just as the
 // server grants the lock, Acquire returns nil: the lock is held.
 func (l *Lock) Acquire(ctx context.Context) error {
-	cl, err := l.r.blocking(ctx, opLockAcquire, func(w *frameWriter, timeout time.Duration) error {
+	cl, err := l.r.blocking(ctx, opLockAcquire, false, func(w *frameWriter, timeout time.Duration) error {
 		w.int(int64(timeout))
 		return nil
 	})
@@ -52,7 +52,11 @@ func (l *Lock) Acquire(ctx context.Context) error {
 // TryAcquire takes the lock if it is free and reports whether it did. The
 // error matches ErrOwnerDead when it took a lock whose holder died.
 func (l *Lock) TryAcquire(ctx context.Context) (bool, error) {
-	cl, err := l.r.call(ctx, opLockAcquire, func(w *frameWriter) error { w.int(0); return nil })
+	// Not lost if ctx ends meanwhile: a lock granted is reported held.
+	cl, err := l.r.blocking(ctx, opLockAcquire, true, func(w *frameWriter, timeout time.Duration) error {
+		w.int(int64(timeout))
+		return nil
+	})
 	switch {
 	case err == nil:
 		cl.recycle()
@@ -92,7 +96,7 @@ func OpenQueue[T any](ctx context.Context, c *Client, name string, capacity int)
 
 // Put adds v at the end, waiting while the queue is full until ctx ends.
 func (q *Queue[T]) Put(ctx context.Context, v T) error {
-	cl, err := q.r.blocking(ctx, opQueuePut, func(w *frameWriter, timeout time.Duration) error {
+	cl, err := q.r.blocking(ctx, opQueuePut, false, func(w *frameWriter, timeout time.Duration) error {
 		if err := appendItem(w, v); err != nil {
 			return err
 		}
@@ -108,11 +112,11 @@ func (q *Queue[T]) Put(ctx context.Context, v T) error {
 
 // TryPut adds v if the queue is not full and reports whether it did.
 func (q *Queue[T]) TryPut(ctx context.Context, v T) (bool, error) {
-	cl, err := q.r.call(ctx, opQueuePut, func(w *frameWriter) error {
+	cl, err := q.r.blocking(ctx, opQueuePut, true, func(w *frameWriter, timeout time.Duration) error {
 		if err := appendItem(w, v); err != nil {
 			return err
 		}
-		w.int(0)
+		w.int(int64(timeout))
 		return nil
 	})
 	if isStatus(err, statusFull) {
@@ -130,7 +134,7 @@ func (q *Queue[T]) TryPut(ctx context.Context, v T) (bool, error) {
 // the item rather than lose it.
 func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 	var v T
-	cl, err := q.r.blocking(ctx, opQueueGet, func(w *frameWriter, timeout time.Duration) error {
+	cl, err := q.r.blocking(ctx, opQueueGet, false, func(w *frameWriter, timeout time.Duration) error {
 		w.int(int64(timeout))
 		return nil
 	})
@@ -143,7 +147,15 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 
 // TryGet removes and returns the first item if there is one.
 func (q *Queue[T]) TryGet(ctx context.Context) (T, bool, error) {
-	v, err := valueOp[T](ctx, q.r, opQueueGet, func(w *frameWriter) error { w.int(0); return nil })
+	// Not lost if ctx ends meanwhile: an item taken is returned.
+	var v T
+	cl, err := q.r.blocking(ctx, opQueueGet, true, func(w *frameWriter, timeout time.Duration) error {
+		w.int(int64(timeout))
+		return nil
+	})
+	if err == nil {
+		err = q.r.wrapErr(decodeResults(cl, func(r *results) { into(r, &v) }))
+	}
 	if isStatus(err, statusEmpty) {
 		return v, false, nil
 	}
@@ -178,7 +190,7 @@ func (e *Event) IsSet(ctx context.Context) (bool, error) { return e.r.boolOp(ctx
 
 // Wait waits until the flag is set or ctx ends, returning ctx.Err() then.
 func (e *Event) Wait(ctx context.Context) error {
-	cl, err := e.r.blocking(ctx, opEventWait, func(w *frameWriter, timeout time.Duration) error {
+	cl, err := e.r.blocking(ctx, opEventWait, false, func(w *frameWriter, timeout time.Duration) error {
 		w.int(int64(timeout))
 		return nil
 	})
