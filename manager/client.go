@@ -28,10 +28,11 @@ type Client struct {
 	network, address string
 	opts             Options
 
-	mu     sync.Mutex
-	sess   *session // nil when not connected; guarded by mu
-	gen    uint64   // sessions dialled so far; guarded by mu
-	closed bool     // guarded by mu
+	mu      sync.Mutex
+	sess    *session      // nil when not connected; guarded by mu
+	gen     uint64        // sessions dialled so far; guarded by mu
+	closed  bool          // guarded by mu
+	dialing chan struct{} // closed when the dial in progress ends; guarded by mu
 }
 
 // Dial connects to the server at address on network ("unix" or "tcp"),
@@ -77,26 +78,55 @@ func (c *Client) Ping(ctx context.Context) error {
 
 // session returns the current session, dialling one if there is none.
 func (c *Client) session(ctx context.Context) (*session, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return nil, ErrClosed
-	}
-	if c.sess != nil {
-		if !c.sess.broken() {
-			return c.sess, nil
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, ErrClosed
 		}
-		c.sess.fail(ErrClosed)
+		if s := c.sess; s != nil && !s.broken() {
+			c.mu.Unlock()
+			return s, nil
+		}
+		if ch := c.dialing; ch != nil {
+			// Another goroutine is dialling: wait for it, within ctx,
+			// rather than dial twice.
+			c.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		old := c.sess
 		c.sess = nil
+		ch := make(chan struct{})
+		c.dialing = ch
+		c.mu.Unlock()
+		if old != nil {
+			old.fail(ErrClosed)
+		}
+		s, err := c.dial(ctx)
+		c.mu.Lock()
+		c.dialing = nil
+		close(ch)
+		closed := c.closed
+		if err == nil && !closed {
+			c.gen++
+			s.gen = c.gen
+			c.sess = s
+		}
+		c.mu.Unlock()
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%w: dial %s %s: %w", ErrClosed, c.network, c.address, err)
+		case closed:
+			s.fail(ErrClosed)
+			return nil, ErrClosed
+		}
+		return s, nil
 	}
-	s, err := c.dial(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%w: dial %s %s: %w", ErrClosed, c.network, c.address, err)
-	}
-	c.gen++
-	s.gen = c.gen
-	c.sess = s
-	return s, nil
 }
 
 func (c *Client) dial(ctx context.Context) (*session, error) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"net"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -733,5 +735,49 @@ func TestTryOpsKeepResults(t *testing.T) {
 	n, _ := q.Len(ctx)
 	if got != (n == 0) || (got && v != 7) {
 		t.Errorf("TryGet = %d, %v, %v with %d items left", v, got, err, n)
+	}
+}
+
+// TestDialWaitHonoursContext checks that a call waiting for another
+// goroutine's dial gives up when its own context ends.
+func TestDialWaitHonoursContext(t *testing.T) {
+	// A listener that accepts but never answers the handshake.
+	l, err := Listen("unix", filepath.Join(t.TempDir(), "mute"))
+	must(t, err)
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	c := &Client{network: "unix", address: l.Addr().String(), opts: Options{HandshakeTimeout: 5 * time.Second}}
+	defer c.Close()
+	dialled := make(chan struct{})
+	go func() {
+		defer close(dialled)
+		c.session(ctx) // dials, and waits for a hello that never comes
+	}()
+	defer func() {
+		(<-accepted).Close() // ends that dial
+		<-dialled
+	}()
+	for {
+		c.mu.Lock()
+		d := c.dialing
+		c.mu.Unlock()
+		if d != nil {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := c.session(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("session while another dials = %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("waited %v for another goroutine's dial", d)
 	}
 }
