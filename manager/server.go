@@ -398,8 +398,11 @@ func (s *Server) handle(c *sconn, r request, w *frameWriter) (err error) {
 // While waiting for the next request, a shared-memory connection holds an
 // OS thread (it sleeps on a futex) where a socket holds none, and once
 // there are more connections than CPUs their polling stops paying (see
-// internal/shmconn): connections beyond the bound stay on the socket.
-func maxShmConns() int32 { return int32(8 * runtime.NumCPU()) }
+// internal/shmconn) while their futex wake-ups cost more than a socket's
+// poller does: connections beyond two per CPU stay on the socket. With
+// eight per CPU, 8 to 64 clients made 51-75 k requests/s; with two,
+// 77-100 k (BenchmarkClients).
+func maxShmConns() int32 { return int32(2 * runtime.NumCPU()) }
 
 // sconn is the server's side of one client connection.
 type sconn struct {
