@@ -5,6 +5,8 @@ package manager
 import (
 	"context"
 	"fmt"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -176,4 +178,35 @@ func report(b *testing.B, ours, redis float64) {
 	b.ReportMetric(ours/1e3, "kreq/s")
 	b.ReportMetric(redis/1e3, "redis-kreq/s")
 	b.ReportMetric(ours/redis, "x-redis")
+}
+
+// BenchmarkVsPython measures dict gets and sets from one client against
+// Python's multiprocessing Manager().dict() proxy doing the same in the
+// same benchmark (testdata/pymanager.py), reporting x-python.
+func BenchmarkVsPython(b *testing.B) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		b.Skip("python3 not found; install it to compare with multiprocessing.Manager")
+	}
+	m := startBenchManager(b)
+	for _, op := range []string{"get", "set"} {
+		b.Run("op="+op, func(b *testing.B) {
+			ds := benchClients(b, m, "shm", 1)
+			ours := drive(b, ds, op, 1)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, python, "testdata/pymanager.py", strconv.Itoa(min(max(b.N, 5000), 50000)), op).Output()
+			if err != nil {
+				b.Fatalf("pymanager.py: %v", err)
+			}
+			py, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+			if err != nil {
+				b.Fatalf("pymanager.py printed %q: %v", out, err)
+			}
+			b.ReportMetric(1e9/ours, "ns/op")
+			b.ReportMetric(ours/1e3, "kreq/s")
+			b.ReportMetric(py/1e3, "python-kreq/s")
+			b.ReportMetric(ours/py, "x-python")
+		})
+	}
 }
