@@ -212,10 +212,12 @@ type session struct {
 
 	nextID atomic.Uint64
 
-	pmu     sync.Mutex
-	pending map[uint64]*call // guarded by pmu
-	err     error            // why the session ended; guarded by pmu
-	down    atomic.Bool      // err != nil
+	pmu      sync.Mutex
+	pending  map[uint64]*call    // guarded by pmu
+	orphans  map[uint64]struct{} // abandoned calls still to be answered; guarded by pmu
+	draining bool                // a drain goroutine runs; guarded by pmu
+	err      error               // why the session ended; guarded by pmu
+	down     atomic.Bool         // err != nil
 }
 
 func newSession(nc net.Conn, max int) *session {
@@ -227,6 +229,7 @@ func newSession(nc net.Conn, max int) *session {
 		token:   make(chan struct{}, 1),
 		wtoken:  make(chan struct{}, 1),
 		pending: map[uint64]*call{},
+		orphans: map[uint64]struct{}{},
 	}
 }
 
@@ -511,6 +514,9 @@ func (s *session) deliver(body []byte) error {
 	s.pmu.Lock()
 	cl := s.pending[id]
 	delete(s.pending, id)
+	if cl == nil {
+		delete(s.orphans, id)
+	}
 	s.pmu.Unlock()
 	if cl == nil {
 		return nil
@@ -528,11 +534,56 @@ func (s *session) deliver(body []byte) error {
 	return nil
 }
 
-// abandon forgets a call whose caller stopped waiting.
+// abandon forgets a call whose caller stopped waiting. Its answer is still
+// to come, and must be read even if no other caller waits: unread, a large
+// one would fill the transport, the server would stop reading while it
+// waits to write, and the next request would wait for ever. So a drain
+// goroutine reads until every abandoned call has been answered.
 func (s *session) abandon(cl *call) {
 	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	if _, ok := s.pending[cl.id]; !ok || s.err != nil {
+		return
+	}
 	delete(s.pending, cl.id)
-	s.pmu.Unlock()
+	s.orphans[cl.id] = struct{}{}
+	if !s.draining {
+		s.draining = true
+		go s.drain()
+	}
+}
+
+// drain reads responses, taking turns with waiting callers, until no
+// abandoned call awaits its answer or the session ends.
+func (s *session) drain() {
+	for {
+		s.pmu.Lock()
+		if len(s.orphans) == 0 || s.err != nil {
+			s.draining = false
+			s.pmu.Unlock()
+			return
+		}
+		s.pmu.Unlock()
+		s.token <- struct{}{}
+		s.pmu.Lock()
+		more := len(s.orphans) > 0 && s.err == nil
+		s.pmu.Unlock()
+		var err error
+		if more {
+			var body []byte
+			if body, err = s.fr.next(); errors.Is(err, os.ErrDeadlineExceeded) {
+				// A deadline left by a reader's context: clear it.
+				s.conn.SetReadDeadline(time.Time{})
+				err = nil
+			} else if err == nil {
+				err = s.deliver(body)
+			}
+		}
+		<-s.token
+		if err != nil {
+			s.fail(err)
+		}
+	}
 }
 
 // markDown records why the session ended and fails the pending calls with
@@ -551,6 +602,7 @@ func (s *session) markDown(cause error) bool {
 	s.down.Store(true)
 	pending := s.pending
 	s.pending = nil
+	clear(s.orphans)
 	s.pmu.Unlock()
 	for _, cl := range pending {
 		cl.err = s.err

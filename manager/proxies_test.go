@@ -673,10 +673,9 @@ func TestCancelUnanswered(t *testing.T) {
 	}
 }
 
-// TestStalledConnection abandons a large response, which then fills the
-// transport because nobody reads it, and checks that the next writer's
-// context still ends its call (by ending the connection) and that the
-// client works again afterwards.
+// TestStalledConnection abandons a large response, which would fill the
+// transport if nobody read it, and checks that later calls, without a
+// deadline, go through.
 func TestStalledConnection(t *testing.T) {
 	for _, tr := range transports(t)[:2] {
 		t.Run(tr.name, func(t *testing.T) {
@@ -688,16 +687,24 @@ func TestStalledConnection(t *testing.T) {
 			short, cancel := context.WithTimeout(ctx, time.Microsecond)
 			d.Get(short, "big") // gives up before the answer
 			cancel()
-			wctx, cancel2 := context.WithTimeout(ctx, 500*time.Millisecond)
-			defer cancel2()
-			start := time.Now()
-			for range 4 { // enough to fill the transport both ways
-				if err := d.Set(wctx, "big2", big); err != nil {
-					break
+			// Nobody waits for that answer, but the client still reads
+			// it, so calls without a deadline go through.
+			done := make(chan error, 1)
+			go func() {
+				var err error
+				for range 4 { // enough to fill the transport both ways
+					if err = d.Set(ctx, "big2", big); err != nil {
+						break
+					}
 				}
-			}
-			if d := time.Since(start); d > 10*time.Second {
-				t.Fatalf("calls on a stalled connection took %v", d)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				must(t, err)
+			case <-time.After(time.Minute):
+				c.Close() // ends the calls
+				t.Fatal("calls after an abandoned large answer did not finish")
 			}
 			if n, err := d.Len(ctx); n < 1 || err != nil {
 				t.Errorf("Len after the stall = %d, %v", n, err)
