@@ -349,6 +349,9 @@ func TestLock(t *testing.T) {
 		c1, c2 := ts.dial(t), ts.dial(t)
 		l1, err := OpenLock(ctx, c1, "L")
 		must(t, err)
+		if l1.Name() != "L" {
+			t.Errorf("Name = %q", l1.Name())
+		}
 		l2, err := OpenLock(ctx, c2, "L")
 		must(t, err)
 		must(t, l1.Acquire(ctx))
@@ -425,6 +428,9 @@ func TestQueue(t *testing.T) {
 		must(t, err)
 		q2, err := OpenQueue[point](ctx, c2, "Q", 0)
 		must(t, err)
+		if q2.Name() != "Q" {
+			t.Errorf("Name = %q", q2.Name())
+		}
 		must(t, q1.Put(ctx, point{X: 1}))
 		if ok, err := q1.TryPut(ctx, point{X: 2}); !ok || err != nil {
 			t.Fatalf("TryPut = %v, %v", ok, err)
@@ -483,6 +489,9 @@ func TestEvent(t *testing.T) {
 		c1, c2 := ts.dial(t), ts.dial(t)
 		e1, _ := OpenEvent(ctx, c1, "E")
 		e2, _ := OpenEvent(ctx, c2, "E")
+		if e2.Name() != "E" {
+			t.Errorf("Name = %q", e2.Name())
+		}
 		if set, err := e1.IsSet(ctx); set || err != nil {
 			t.Errorf("IsSet of a new event = %v, %v", set, err)
 		}

@@ -33,6 +33,9 @@ func OpenLock(ctx context.Context, c *Client, name string) (*Lock, error) {
 	return &Lock{r}, nil
 }
 
+// Name returns the lock's name.
+func (l *Lock) Name() string { return l.r.name }
+
 // Acquire waits until the lock is free and takes it, or until ctx ends.
 // It returns nil or an error matching ErrOwnerDead when it took the lock,
 // and ctx.Err() (the lock not taken) otherwise. If ctx ends just as the
@@ -93,6 +96,9 @@ func OpenQueue[T any](ctx context.Context, c *Client, name string, capacity int)
 	}
 	return &Queue[T]{r}, nil
 }
+
+// Name returns the queue's name.
+func (q *Queue[T]) Name() string { return q.r.name }
 
 // Put adds v at the end, waiting while the queue is full until ctx ends.
 func (q *Queue[T]) Put(ctx context.Context, v T) error {
@@ -178,6 +184,9 @@ func OpenEvent(ctx context.Context, c *Client, name string) (*Event, error) {
 	}
 	return &Event{r}, nil
 }
+
+// Name returns the event's name.
+func (e *Event) Name() string { return e.r.name }
 
 // Set sets the flag and wakes every waiter.
 func (e *Event) Set(ctx context.Context) error { return e.r.noResult(ctx, opEventSet, nil) }
