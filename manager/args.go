@@ -46,41 +46,21 @@ func (a *args) value() []byte {
 	return b
 }
 
-func (a *args) int() int64 {
-	b := a.raw()
-	if a.err != nil {
-		return 0
-	}
-	v, err := decodeInt(b)
-	if err != nil {
-		a.fail("argument is not an integer: %v", err)
-	}
-	return v
-}
-
-func (a *args) uint() uint64 {
-	b := a.raw()
-	if a.err != nil {
-		return 0
-	}
-	v, err := decodeUint(b)
-	if err != nil {
-		a.fail("argument is not an unsigned integer: %v", err)
+// arg decodes the next argument into a T; what names the type expected,
+// for the error.
+func arg[T any](a *args, what string) T {
+	var v T
+	if b := a.raw(); a.err == nil {
+		if err := decMode.Unmarshal(b, &v); err != nil {
+			a.fail("argument is not %s: %v", what, err)
+		}
 	}
 	return v
 }
 
-func (a *args) text() string {
-	b := a.raw()
-	if a.err != nil {
-		return ""
-	}
-	v, err := decodeText(b)
-	if err != nil {
-		a.fail("argument is not a text string: %v", err)
-	}
-	return v
-}
+func (a *args) int() int64   { return arg[int64](a, "an integer") }
+func (a *args) uint() uint64 { return arg[uint64](a, "an unsigned integer") }
+func (a *args) text() string { return arg[string](a, "a text string") }
 
 func (a *args) timeout() time.Duration { return time.Duration(a.int()) }
 

@@ -21,11 +21,7 @@ type Dict[K comparable, V any] struct{ r *ref }
 // an empty one if there is none. It fails with ErrKind if the name is
 // taken by an object of another kind.
 func OpenDict[K comparable, V any](ctx context.Context, c *Client, name string) (*Dict[K, V], error) {
-	r, err := c.open(ctx, kindDict, name, attachOpenOrCreate, 0)
-	if err != nil {
-		return nil, err
-	}
-	return &Dict[K, V]{r}, nil
+	return openProxy(ctx, c, kindDict, name, 0, func(r *ref) *Dict[K, V] { return &Dict[K, V]{r} })
 }
 
 // Name returns the dict's name.
@@ -60,19 +56,7 @@ func (d *Dict[K, V]) Len(ctx context.Context) (int, error) { return d.r.lenOp(ct
 
 // Keys returns the keys, in the order they were first set.
 func (d *Dict[K, V]) Keys(ctx context.Context) ([]K, error) {
-	cl, err := d.r.call(ctx, opMapKeys, nil)
-	if err != nil {
-		return nil, err
-	}
-	var keys []K
-	err = decodeResults(cl, func(r *results) {
-		for r.more() {
-			var k K
-			into(r, &k)
-			keys = append(keys, k)
-		}
-	})
-	return keys, d.r.wrapErr(err)
+	return listOp[K](ctx, d.r, opMapKeys, nil)
 }
 
 // Items returns a snapshot of the dict's keys and values, in key order.
@@ -258,6 +242,24 @@ func valueOp[V any](ctx context.Context, r *ref, o op, build func(*frameWriter) 
 func keptValueOp[V any](ctx context.Context, r *ref, o op, build func(*frameWriter) error) (V, error) {
 	cl, err := r.keep(ctx, o, build)
 	return decodeValue[V](r, cl, err)
+}
+
+// listOp runs an operation whose results are stored values (keys, list
+// elements) and returns them in order.
+func listOp[T any](ctx context.Context, r *ref, o op, build func(*frameWriter) error) ([]T, error) {
+	cl, err := r.call(ctx, o, build)
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	err = decodeResults(cl, func(res *results) {
+		for res.more() {
+			var v T
+			into(res, &v)
+			out = append(out, v)
+		}
+	})
+	return out, r.wrapErr(err)
 }
 
 // decodeValue decodes the one stored value a call returned.

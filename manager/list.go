@@ -10,11 +10,7 @@ type List[T any] struct{ r *ref }
 // OpenList returns a proxy for the list named name on c's server, creating
 // an empty one if there is none.
 func OpenList[T any](ctx context.Context, c *Client, name string) (*List[T], error) {
-	r, err := c.open(ctx, kindList, name, attachOpenOrCreate, 0)
-	if err != nil {
-		return nil, err
-	}
-	return &List[T]{r}, nil
+	return openProxy(ctx, c, kindList, name, 0, func(r *ref) *List[T] { return &List[T]{r} })
 }
 
 // Name returns the list's name.
@@ -77,23 +73,11 @@ func (l *List[T]) Len(ctx context.Context) (int, error) { return l.r.lenOp(ctx, 
 // Slice returns the elements from index i up to j, clipped to the list as
 // Python's l[i:j] is.
 func (l *List[T]) Slice(ctx context.Context, i, j int) ([]T, error) {
-	cl, err := l.r.call(ctx, opListSlice, func(w *frameWriter) error {
+	return listOp[T](ctx, l.r, opListSlice, func(w *frameWriter) error {
 		w.int(int64(i))
 		w.int(int64(j))
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	var out []T
-	err = decodeResults(cl, func(r *results) {
-		for r.more() {
-			var v T
-			into(r, &v)
-			out = append(out, v)
-		}
-	})
-	return out, l.r.wrapErr(err)
 }
 
 // Index returns the index of the first element that encodes equal to v, or

@@ -14,11 +14,7 @@ type Namespace struct{ r *ref }
 // OpenNamespace returns a proxy for the namespace named name on c's
 // server, creating an empty one if there is none.
 func OpenNamespace(ctx context.Context, c *Client, name string) (*Namespace, error) {
-	r, err := c.open(ctx, kindNamespace, name, attachOpenOrCreate, 0)
-	if err != nil {
-		return nil, err
-	}
-	return &Namespace{r}, nil
+	return openProxy(ctx, c, kindNamespace, name, 0, func(r *ref) *Namespace { return &Namespace{r} })
 }
 
 // Name returns the namespace's name.
@@ -50,17 +46,5 @@ func (n *Namespace) Delete(ctx context.Context, field string) (bool, error) {
 // Fields returns the names of the fields that are set, in the order they
 // were first set.
 func (n *Namespace) Fields(ctx context.Context) ([]string, error) {
-	cl, err := n.r.call(ctx, opMapKeys, nil)
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	err = decodeResults(cl, func(r *results) {
-		for r.more() {
-			var s string
-			into(r, &s)
-			names = append(names, s)
-		}
-	})
-	return names, n.r.wrapErr(err)
+	return listOp[string](ctx, n.r, opMapKeys, nil)
 }

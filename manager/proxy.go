@@ -34,6 +34,17 @@ func (c *Client) open(ctx context.Context, k kind, name string, mode uint64, cap
 	return r, nil
 }
 
+// openProxy finds, or creates, the object named name of kind k on c's
+// server and wraps its handle in a proxy.
+func openProxy[P any](ctx context.Context, c *Client, k kind, name string, capacity int64, wrap func(*ref) P) (P, error) {
+	r, err := c.open(ctx, k, name, attachOpenOrCreate, capacity)
+	if err != nil {
+		var zero P
+		return zero, err
+	}
+	return wrap(r), nil
+}
+
 func (r *ref) attach(ctx context.Context, s *session, mode uint64) error {
 	cl, err := s.call(ctx, opAttach, 0, func(w *frameWriter) error {
 		w.uint(uint64(r.k))
@@ -180,23 +191,18 @@ func (r *results) next() []byte {
 
 func (r *results) more() bool { return r.err == nil && len(r.it) > 0 }
 
-func (r *results) uint(v *uint64) {
+// scalar decodes the next result, a number the server built (a count, a
+// version, an index), into *v; a malformed one is ErrProtocol.
+func scalar[T any](r *results, v *T) {
 	if b := r.next(); b != nil {
-		var err error
-		if *v, err = decodeUint(b); err != nil {
+		if err := decMode.Unmarshal(b, v); err != nil {
 			r.err = fmt.Errorf("%w: %v", ErrProtocol, err)
 		}
 	}
 }
 
-func (r *results) int(v *int64) {
-	if b := r.next(); b != nil {
-		var err error
-		if *v, err = decodeInt(b); err != nil {
-			r.err = fmt.Errorf("%w: %v", ErrProtocol, err)
-		}
-	}
-}
+func (r *results) uint(v *uint64) { scalar(r, v) }
+func (r *results) int(v *int64)   { scalar(r, v) }
 
 func (r *results) bool(v *bool) {
 	if b := r.next(); b != nil {

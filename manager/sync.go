@@ -26,11 +26,7 @@ type Lock struct{ r *ref }
 // OpenLock returns a proxy for the lock named name on c's server, creating
 // an unlocked one if there is none.
 func OpenLock(ctx context.Context, c *Client, name string) (*Lock, error) {
-	r, err := c.open(ctx, kindLock, name, attachOpenOrCreate, 0)
-	if err != nil {
-		return nil, err
-	}
-	return &Lock{r}, nil
+	return openProxy(ctx, c, kindLock, name, 0, func(r *ref) *Lock { return &Lock{r} })
 }
 
 // Name returns the lock's name.
@@ -90,11 +86,7 @@ func OpenQueue[T any](ctx context.Context, c *Client, name string, capacity int)
 	if capacity < 0 {
 		return nil, fmt.Errorf("manager: queue %q: negative capacity %d", name, capacity)
 	}
-	r, err := c.open(ctx, kindQueue, name, attachOpenOrCreate, int64(capacity))
-	if err != nil {
-		return nil, err
-	}
-	return &Queue[T]{r}, nil
+	return openProxy(ctx, c, kindQueue, name, int64(capacity), func(r *ref) *Queue[T] { return &Queue[T]{r} })
 }
 
 // Name returns the queue's name.
@@ -178,11 +170,7 @@ type Event struct{ r *ref }
 // OpenEvent returns a proxy for the event named name on c's server,
 // creating a clear one if there is none.
 func OpenEvent(ctx context.Context, c *Client, name string) (*Event, error) {
-	r, err := c.open(ctx, kindEvent, name, attachOpenOrCreate, 0)
-	if err != nil {
-		return nil, err
-	}
-	return &Event{r}, nil
+	return openProxy(ctx, c, kindEvent, name, 0, func(r *ref) *Event { return &Event{r} })
 }
 
 // Name returns the event's name.

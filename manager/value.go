@@ -9,11 +9,7 @@ type Value[T any] struct{ r *ref }
 // OpenValue returns a proxy for the value named name on c's server,
 // creating one if there is none.
 func OpenValue[T any](ctx context.Context, c *Client, name string) (*Value[T], error) {
-	r, err := c.open(ctx, kindValue, name, attachOpenOrCreate, 0)
-	if err != nil {
-		return nil, err
-	}
-	return &Value[T]{r}, nil
+	return openProxy(ctx, c, kindValue, name, 0, func(r *ref) *Value[T] { return &Value[T]{r} })
 }
 
 // Name returns the value's name.

@@ -393,18 +393,6 @@ func appendCBORHead(b []byte, major byte, v uint64) []byte {
 
 // Decoders of the small items requests and responses carry.
 
-func decodeUint(b []byte) (uint64, error) {
-	var v uint64
-	err := decMode.Unmarshal(b, &v)
-	return v, err
-}
-
-func decodeInt(b []byte) (int64, error) {
-	var v int64
-	err := decMode.Unmarshal(b, &v)
-	return v, err
-}
-
 func decodeBool(b []byte) (bool, error) {
 	switch {
 	case len(b) == 1 && b[0] == 0xf4:
