@@ -473,19 +473,18 @@ func (fr *frameReader) buffered() bool {
 	return avail >= frameLenSize+n
 }
 
-// makeRoom ensures the buffer can hold need bytes from r0 on.
+// makeRoom ensures the buffer can hold need bytes from r0 on; the caller
+// has fewer than need buffered, so room for them is also room to read.
 func (fr *frameReader) makeRoom(need int) {
 	if fr.r0 == fr.w {
-		fr.r0, fr.w = 0, 0
+		fr.r0, fr.w = 0, 0 // empty: read at the start again
 	}
-	if len(fr.buf)-fr.r0 >= need && len(fr.buf) > fr.w {
+	if len(fr.buf)-fr.r0 >= need {
 		return
 	}
-	if fr.r0 > 0 {
-		fr.w = copy(fr.buf, fr.buf[fr.r0:fr.w])
-		fr.r0 = 0
-	}
-	if len(fr.buf) < need || len(fr.buf) == fr.w {
+	fr.w = copy(fr.buf, fr.buf[fr.r0:fr.w])
+	fr.r0 = 0
+	if len(fr.buf) < need {
 		nb := make([]byte, max(need, 2*len(fr.buf)))
 		copy(nb, fr.buf[:fr.w])
 		fr.buf = nb
