@@ -41,9 +41,18 @@
 //
 // # Lifetime
 //
-// An Array, and any slice Locked passes to its function, use the segment's
-// memory; they must not be used after the segment is closed, and the slice
-// must not be kept after the function returns.
+// An Array uses its segment's memory and keeps the Segment reachable.
+// Once the segment is closed, bulk operations return an error matching
+// shm.ErrClosed, and element operations, which have no error result,
+// panic with one (a use after Close is a bug in the program). An element
+// operation that races Close completes, on the segment or, if Close has
+// replaced it already, on nothing (a write is then lost), and never
+// faults; Load checks the segment after reading, so it never returns a
+// value the element did not hold. Close waits for bulk operations in
+// progress (and for Locked's function to return, so that function must
+// not close the segment) and for operations on elements larger than 8
+// bytes. The slice Locked passes to its function must not be kept after
+// the function returns.
 package array
 
 import (
@@ -94,6 +103,7 @@ type Array[T any] struct {
 	ops   *atom.Ops[T]
 	mu    lock.Mutex
 	died  *uint32
+	seg   *shm.Segment // checked on every operation; keeps the elements mapped
 	name  string
 }
 
@@ -115,7 +125,7 @@ func New[T any](seg *shm.Segment, name string, n int) (*Array[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("array: %w", err)
 	}
-	return newArray[T](obj)
+	return newArray[T](seg, obj)
 }
 
 // Open attaches to the existing array named name in seg. It fails with an
@@ -130,7 +140,7 @@ func Open[T any](seg *shm.Segment, name string) (*Array[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("array: %w", err)
 	}
-	return newArray[T](obj)
+	return newArray[T](seg, obj)
 }
 
 func specFor[T any](name string) (shm.ObjectSpec, error) {
@@ -141,7 +151,7 @@ func specFor[T any](name string) (shm.ObjectSpec, error) {
 	return shm.ObjectSpec{Name: name, Kind: Kind, Type: t.String(), Layout: layout.Describe(t)}, nil
 }
 
-func newArray[T any](obj shm.Object) (*Array[T], error) {
+func newArray[T any](seg *shm.Segment, obj shm.Object) (*Array[T], error) {
 	ops := atom.For[T]()
 	body := obj.Size - HeaderSize
 	if body < 0 || body%int64(ops.Size()) != 0 {
@@ -156,10 +166,11 @@ func newArray[T any](obj shm.Object) (*Array[T], error) {
 		add64: ops.AddIsWord64(),
 		ops:   ops,
 		died:  (*uint32)(unsafe.Add(p, offDied)),
+		seg:   seg,
 		name:  obj.Name,
 	}
 	var err error
-	if a.mu, err = lock.New((*uint64)(unsafe.Add(p, offLock))); err != nil {
+	if a.mu, err = lock.New((*uint64)(unsafe.Add(p, offLock)), seg); err != nil {
 		return nil, fmt.Errorf("array: %w", err)
 	}
 	return a, nil
@@ -182,22 +193,41 @@ func (a *Array[T]) at(i int) unsafe.Pointer {
 func (a *Array[T]) Load(i int) T {
 	p := a.at(i)
 	if a.ops.LockFree() {
-		return a.ops.Load(p)
+		v := a.ops.Load(p)
+		// Checked after reading: what was read came from the segment,
+		// unless Close replaced it first, and then this sees it closed.
+		a.check()
+		return v
 	}
 	a.lockElem()
-	defer a.mu.Unlock()
+	defer a.unlockElem()
 	return *(*T)(p)
+}
+
+// check panics if the array's segment has been closed; see the package
+// documentation.
+func (a *Array[T]) check() {
+	if err := a.seg.Err(); err != nil {
+		a.fail(err)
+	}
+}
+
+// fail panics with err, which matches shm.ErrClosed: element operations
+// have no error result, and a use after Close is the caller's bug.
+func (a *Array[T]) fail(err error) {
+	panic(fmt.Errorf("array %q: %w", a.name, err))
 }
 
 // Store sets element i to v.
 func (a *Array[T]) Store(i int, v T) {
 	p := a.at(i)
 	if a.ops.LockFree() {
+		a.check()
 		a.ops.Store(p, v)
 		return
 	}
 	a.lockElem()
-	defer a.mu.Unlock()
+	defer a.unlockElem()
 	*(*T)(p) = v
 }
 
@@ -205,10 +235,11 @@ func (a *Array[T]) Store(i int, v T) {
 func (a *Array[T]) Swap(i int, v T) T {
 	p := a.at(i)
 	if a.ops.LockFree() {
+		a.check()
 		return a.ops.Swap(p, v)
 	}
 	a.lockElem()
-	defer a.mu.Unlock()
+	defer a.unlockElem()
 	old := *(*T)(p)
 	*(*T)(p) = v
 	return old
@@ -219,10 +250,11 @@ func (a *Array[T]) Swap(i int, v T) T {
 func (a *Array[T]) CompareAndSwap(i int, old, new T) bool {
 	p := a.at(i)
 	if a.ops.LockFree() {
+		a.check()
 		return a.ops.CompareAndSwap(p, old, new)
 	}
 	a.lockElem()
-	defer a.mu.Unlock()
+	defer a.unlockElem()
 	cur := unsafe.Slice((*byte)(p), a.size)
 	if string(cur) != string(unsafe.Slice((*byte)(unsafe.Pointer(&old)), a.size)) {
 		return false
@@ -235,7 +267,7 @@ func (a *Array[T]) CompareAndSwap(i int, old, new T) bool {
 // Add does: integers wrap, structs and arrays add field by field, and a
 // non-numeric T panics.
 func (a *Array[T]) Add(i int, delta T) T {
-	if a.add64 && uint(i) < uint(a.n) {
+	if a.add64 && uint(i) < uint(a.n) && a.seg.Err() == nil {
 		// The common counter, small enough for the compiler to inline: T
 		// is an 8-byte integer, so its bits are a uint64.
 		p := (*uint64)(unsafe.Add(a.elems, uintptr(i)*8))
@@ -248,11 +280,12 @@ func (a *Array[T]) Add(i int, delta T) T {
 func (a *Array[T]) add(i int, delta T) T {
 	p := a.at(i)
 	if a.ops.LockFree() {
+		a.check()
 		return a.ops.Add(p, delta)
 	}
 	a.ops.MustBeNumeric() // before taking the lock
 	a.lockElem()
-	defer a.mu.Unlock()
+	defer a.unlockElem()
 	v := a.ops.Sum(*(*T)(p), delta)
 	*(*T)(p) = v
 	return v
@@ -265,11 +298,12 @@ func (a *Array[T]) add(i int, delta T) T {
 func (a *Array[T]) Update(i int, f func(T) T) T {
 	p := a.at(i)
 	if a.ops.LockFree() {
+		a.check()
 		_, v := a.ops.Update(p, f)
 		return v
 	}
 	a.lockElem()
-	defer a.mu.Unlock()
+	defer a.unlockElem()
 	v := f(*(*T)(p))
 	*(*T)(p) = v
 	return v
@@ -304,6 +338,12 @@ func (a *Array[T]) CopyFrom(ctx context.Context, src []T) (int, error) {
 // still runs (it may be what repairs the elements), and Locked returns an
 // error matching ErrOwnerDead, joined with f's.
 func (a *Array[T]) Locked(ctx context.Context, f func(s []T) error) error {
+	// Pinned, Close waits for f to return, so that the lock is never left
+	// held in the segment and s stays the segment's memory.
+	if err := a.seg.Pin(); err != nil {
+		return fmt.Errorf("array %q: %w", a.name, err)
+	}
+	defer a.seg.Unpin()
 	died, err := a.mu.Recover(ctx)
 	if err != nil {
 		return fmt.Errorf("array %q: %w", a.name, err)
@@ -316,18 +356,29 @@ func (a *Array[T]) Locked(ctx context.Context, f func(s []T) error) error {
 	return errors.Join(err, f(unsafe.Slice((*T)(a.elems), a.n)))
 }
 
-// lockElem takes the lock for an operation on one element larger than a
-// word. Such operations return no error, so a dead holder is recorded for
-// the next bulk operation to report.
+// lockElem pins the segment and takes the lock for an operation on one
+// element larger than a word; unlockElem undoes both. Such operations
+// return no error, so a dead holder is recorded for the next bulk
+// operation to report.
 func (a *Array[T]) lockElem() {
+	if err := a.seg.Pin(); err != nil {
+		a.fail(err)
+	}
 	died, err := a.mu.Recover(context.Background())
 	if err != nil {
-		// Recover waits forever; it cannot fail with a background context.
-		panic(fmt.Sprintf("array %q: lock: %v", a.name, err))
+		// Recover waits for ever; it fails only when the segment is
+		// closed meanwhile.
+		a.seg.Unpin()
+		a.fail(err)
 	}
 	if died {
 		atomic.StoreUint32(a.died, 1)
 	}
+}
+
+func (a *Array[T]) unlockElem() {
+	a.mu.Unlock()
+	a.seg.Unpin()
 }
 
 // Peek returns the bytes of the first elements of an array object, at most

@@ -24,12 +24,13 @@ import (
 // when Abort is called. Waiting parties notice a dead party within
 // CheckInterval (longer with many parties).
 type Barrier struct {
-	mu      lock.Mutex // serialises arrivals, breaking and resetting
-	state   *uint32    // round number in bits 0-29, broken flag, waiters flag
-	arrived *uint32    // parties waiting in this round
-	resets  *uint32    // bumped by Reset, so that waiters can tell a reset from a release
-	resetOf *uint32    // the round the latest Reset ended
-	slots   []uint64   // arrived parties' identities, for checking they live
+	mu      lock.Mutex   // serialises arrivals, breaking and resetting
+	seg     *shm.Segment // checked on every operation; keeps the barrier mapped
+	state   *uint32      // round number in bits 0-29, broken flag, waiters flag
+	arrived *uint32      // parties waiting in this round
+	resets  *uint32      // bumped by Reset, so that waiters can tell a reset from a release
+	resetOf *uint32      // the round the latest Reset ended
+	slots   []uint64     // arrived parties' identities, for checking they live
 	parties int
 	name    string
 }
@@ -80,11 +81,11 @@ func barrier(seg *shm.Segment, name string, parties int, create bool, init []byt
 	if n < 1 || n > MaxParties || obj.Size < barrierSlots+8*int64(n) {
 		return nil, fmt.Errorf("semaphore: %w: barrier %q records %d parties in %d bytes", shm.ErrCorrupt, name, n, obj.Size)
 	}
-	mu, err := lock.New(word64(obj, barrierLock))
+	mu, err := lock.New(word64(obj, barrierLock), seg)
 	if err != nil {
 		return nil, fmt.Errorf("semaphore: %w", err)
 	}
-	return &Barrier{mu: mu, state: word32(obj, barrierState), arrived: word32(obj, barrierArrived),
+	return &Barrier{mu: mu, seg: seg, state: word32(obj, barrierState), arrived: word32(obj, barrierArrived),
 		resets: word32(obj, barrierResets), resetOf: word32(obj, barrierResetOf),
 		slots: words64(obj, barrierSlots, n), parties: n, name: name}, nil
 }
@@ -93,28 +94,47 @@ func barrier(seg *shm.Segment, name string, parties int, create bool, init []byt
 func (b *Barrier) Parties() int { return b.parties }
 
 // Waiting returns the number of parties waiting in the current round.
-func (b *Barrier) Waiting() int { return int(atomic.LoadUint32(b.arrived)) }
+func (b *Barrier) Waiting() int {
+	n := int(atomic.LoadUint32(b.arrived))
+	closedPanic(b.seg, "barrier", b.name) // after reading: see shm.Segment.Close
+	return n
+}
 
 // Broken reports whether the barrier is broken.
-func (b *Barrier) Broken() bool { return atomic.LoadUint32(b.state)&barrierBroken != 0 }
+func (b *Barrier) Broken() bool {
+	broken := atomic.LoadUint32(b.state)&barrierBroken != 0
+	closedPanic(b.seg, "barrier", b.name)
+	return broken
+}
 
 // Name returns b's name in its segment.
 func (b *Barrier) Name() string { return b.name }
 
-// lockState takes the barrier's internal lock. A holder that died may have
-// left a round half-advanced (arrivals counted off, round number not yet
-// bumped) that no party could complete, so taking the lock over from a dead
-// holder breaks the barrier: its parties get ErrBroken, as when a party
-// dies, rather than wait for ever.
+// lockState pins the segment and takes the barrier's internal lock, and
+// unlockState undoes both: pinned, a Close waits for the critical section
+// to end, so that the lock is never left held in the segment. A holder
+// that died may have left a round half-advanced (arrivals counted off,
+// round number not yet bumped) that no party could complete, so taking the
+// lock over from a dead holder breaks the barrier: its parties get
+// ErrBroken, as when a party dies, rather than wait for ever.
 func (b *Barrier) lockState() error {
+	if err := b.seg.Pin(); err != nil {
+		return fmt.Errorf("semaphore: barrier %q: %w", b.name, err)
+	}
 	died, err := b.mu.Recover(context.Background())
 	if err != nil {
+		b.seg.Unpin()
 		return fmt.Errorf("semaphore: barrier %q: %w", b.name, err)
 	}
 	if died {
 		b.breakLocked()
 	}
 	return nil
+}
+
+func (b *Barrier) unlockState() {
+	b.mu.Unlock()
+	b.seg.Unpin()
 }
 
 // Wait waits until all parties have called Wait in this round, or until
@@ -133,32 +153,37 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 	}
 	st := atomic.LoadUint32(b.state)
 	if st&barrierBroken != 0 {
-		b.mu.Unlock()
+		b.unlockState()
 		return 0, b.brokenErr()
 	}
 	idx := int(atomic.LoadUint32(b.arrived))
 	if idx >= b.parties {
 		// Only a corrupt object gets here: the last arrival resets it.
 		b.breakLocked()
-		b.mu.Unlock()
+		b.unlockState()
 		return 0, fmt.Errorf("%w: barrier %q has %d arrivals for %d parties", ErrBroken, b.name, idx, b.parties)
 	}
 	if idx == b.parties-1 {
 		// The last party: start the next round and wake everyone.
 		atomic.StoreUint32(b.arrived, 0)
 		b.advance(st)
-		b.mu.Unlock()
+		b.unlockState()
 		return idx, nil
 	}
 	atomic.StoreUint64(&b.slots[idx], me)
 	atomic.StoreUint32(b.arrived, uint32(idx+1))
 	resets := atomic.LoadUint32(b.resets)
-	b.mu.Unlock()
+	b.unlockState()
 
 	round := st & barrierRound
 	next := futex.Now() + int64(b.checkInterval())
 	for {
 		cur := atomic.LoadUint32(b.state)
+		// Checked after reading: a closed segment's memory reads as zero,
+		// a new round.
+		if err := b.seg.Err(); err != nil {
+			return idx, fmt.Errorf("semaphore: barrier %q: %w", b.name, err)
+		}
 		if cur&barrierRound != round {
 			// The round is over: released, unless a Reset ended it.
 			if atomic.LoadUint32(b.resets) != resets && atomic.LoadUint32(b.resetOf) == round {
@@ -196,11 +221,12 @@ func (b *Barrier) advance(st uint32) {
 // Abort breaks the barrier: parties waiting and arriving get ErrBroken
 // until Reset.
 func (b *Barrier) Abort() {
-	if b.lockState() != nil {
-		return
+	if err := b.lockState(); err != nil {
+		// It fails only once the segment is closed.
+		panic(err)
 	}
 	b.breakLocked()
-	b.mu.Unlock()
+	b.unlockState()
 }
 
 func (b *Barrier) breakLocked() {
@@ -224,7 +250,7 @@ func (b *Barrier) Reset() error {
 	if err := b.lockState(); err != nil {
 		return err
 	}
-	defer b.mu.Unlock()
+	defer b.unlockState()
 	// The reset count and the round it ends change before the round does,
 	// so a waiter that sees the new round also sees whether a reset ended
 	// its own round or a release came first.
@@ -244,7 +270,7 @@ func (b *Barrier) breakRound(round uint32, onlyIfDead bool) bool {
 	if b.lockState() != nil {
 		return false
 	}
-	defer b.mu.Unlock()
+	defer b.unlockState()
 	st := atomic.LoadUint32(b.state)
 	if st&barrierRound != round {
 		return false

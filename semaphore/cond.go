@@ -23,6 +23,7 @@ import (
 type Condition struct {
 	seq  *uint32 // bumped by every notification
 	mu   *Mutex
+	seg  *shm.Segment // checked on every operation; keeps the word mapped
 	name string
 }
 
@@ -53,7 +54,7 @@ func condition(seg *shm.Segment, name string, mu *Mutex, create bool) (*Conditio
 	if err != nil {
 		return nil, err
 	}
-	return &Condition{seq: word32(obj, 0), mu: mu, name: name}, nil
+	return &Condition{seq: word32(obj, 0), mu: mu, seg: seg, name: name}, nil
 }
 
 // Wait unlocks the mutex, waits for a notification or for ctx to end, and
@@ -61,10 +62,13 @@ func condition(seg *shm.Segment, name string, mu *Mutex, create bool) (*Conditio
 // when Wait returns. It returns nil after a notification (or spuriously),
 // ctx.Err() when ctx ended first, and an error matching ErrOwnerDead when
 // re-locking took the mutex over from a holder that died (see
-// Mutex.LockContext). The one exception: an error matching
-// ErrNotRecoverable means the mutex could not be locked again and is not
-// held.
+// Mutex.LockContext). The exceptions: an error matching ErrNotRecoverable,
+// or shm.ErrClosed once the segment is closed, means the mutex could not be
+// locked again and is not held.
 func (c *Condition) Wait(ctx context.Context) error {
+	if err := c.seg.Err(); err != nil {
+		return fmt.Errorf("semaphore: condition %q: %w", c.name, err)
+	}
 	// Announce the wait before unlocking, so that a Notify made after the
 	// unlock sees a waiter and changes the word this wait sleeps on.
 	var s uint32
@@ -75,7 +79,10 @@ func (c *Condition) Wait(ctx context.Context) error {
 			break
 		}
 	}
-	c.mu.Unlock()
+	if err := c.mu.mu.Unlock(); err != nil {
+		// Not held (the caller's bug, or the segment closed meanwhile).
+		return fmt.Errorf("semaphore: condition %q: %w", c.name, err)
+	}
 	waitErr := park.Wait(ctx, c.seq, s, 0)
 	if !errors.Is(waitErr, context.Canceled) && !errors.Is(waitErr, context.DeadlineExceeded) {
 		waitErr = nil
@@ -111,6 +118,7 @@ func (c *Condition) Notify() { c.NotifyAll() }
 
 // NotifyAll wakes every process waiting on c.
 func (c *Condition) NotifyAll() {
+	closedPanic(c.seg, "condition", c.name)
 	for {
 		s := atomic.LoadUint32(c.seq)
 		next := (s + 1) &^ condWaiters

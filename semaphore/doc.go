@@ -62,4 +62,19 @@
 // Uncontended Lock, Unlock, Acquire and Release are single atomic
 // instructions on shared memory and make no system call; a release or
 // unlock issues FUTEX_WAKE only when some process waits.
+//
+// # Closing the segment
+//
+// A primitive keeps its Segment reachable. Once the segment is closed,
+// methods with an error result return one matching shm.ErrClosed, and the
+// others panic with one (a use after Close is a bug in the program).
+// Close wakes this process's goroutines that wait on the segment's
+// primitives: their waits return such an error, at once for goroutines
+// parked on an Event, Semaphore, Condition or Barrier, within
+// CheckInterval for a lock waiter asleep in the kernel. A call that races
+// Close never faults, and an acquisition never reports a lock or permit
+// it did not get; a release racing Close may be lost. Closing a segment
+// while this process holds one of its locks leaves the lock held, for the
+// other processes, until this process exits (they then recover it as a
+// dead holder's).
 package semaphore

@@ -15,6 +15,7 @@ import (
 // process.
 type Event struct {
 	word *uint32
+	seg  *shm.Segment // checked on every operation; keeps the word mapped
 	name string
 }
 
@@ -37,32 +38,46 @@ func event(seg *shm.Segment, name string, create bool) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Event{word: word32(obj, 0), name: name}, nil
+	return &Event{word: word32(obj, 0), seg: seg, name: name}, nil
 }
 
 // Set sets the flag and wakes every process waiting for it. It
 // synchronizes before each Wait that it ends and each IsSet that sees it.
 func (e *Event) Set() {
+	closedPanic(e.seg, "event", e.name)
 	if old := atomic.SwapUint32(e.word, eventSet); old&eventWaiters != 0 {
 		futex.Wake(e.word, wakeAll)
 	}
 }
 
 // Clear clears the flag.
-func (e *Event) Clear() { atomic.AndUint32(e.word, ^uint32(eventSet)) }
+func (e *Event) Clear() {
+	closedPanic(e.seg, "event", e.name)
+	atomic.AndUint32(e.word, ^uint32(eventSet))
+}
 
 // IsSet reports whether the flag is set.
-func (e *Event) IsSet() bool { return atomic.LoadUint32(e.word)&eventSet != 0 }
+func (e *Event) IsSet() bool {
+	set := atomic.LoadUint32(e.word)&eventSet != 0
+	closedPanic(e.seg, "event", e.name) // after reading: see shm.Segment.Close
+	return set
+}
 
 // Wait waits until the flag is set, as long as ctx allows, and returns nil
 // then, or ctx.Err(). It returns when it sees the flag set: a Set followed
 // at once by Clear may pass unseen (Python's Event.wait would return). Use
 // a Semaphore or a Condition to count signals. Waiting goroutines of one
-// process share one OS thread.
+// process share one OS thread. Once e's segment is closed, Wait returns an
+// error matching shm.ErrClosed.
 func (e *Event) Wait(ctx context.Context) error {
 	for {
+		if err := e.seg.Err(); err != nil {
+			return fmt.Errorf("semaphore: event %q: %w", e.name, err)
+		}
 		w := atomic.LoadUint32(e.word)
 		if w&eventSet != 0 {
+			// Closed memory reads as zero, never set: what was seen was
+			// the segment's.
 			return nil
 		}
 		if err := ctx.Err(); err != nil {

@@ -20,6 +20,7 @@ import (
 // word, with no system call.
 type Mutex struct {
 	mu   lock.Mutex
+	seg  *shm.Segment // keeps the lock word mapped
 	name string
 }
 
@@ -46,23 +47,38 @@ func mutex(seg *shm.Segment, name string, create bool) (*Mutex, error) {
 	if err != nil {
 		return nil, err
 	}
-	mu, err := lock.New(word64(obj, 0))
+	mu, err := lock.New(word64(obj, 0), seg)
 	if err != nil {
 		return nil, fmt.Errorf("semaphore: %w", err)
 	}
-	return &Mutex{mu: mu, name: name}, nil
+	return &Mutex{mu: mu, seg: seg, name: name}, nil
 }
 
 // Lock locks m, waiting as long as it takes. If the previous holder died
 // holding m, Lock takes m over and marks it consistent, as if the holder
 // had unlocked it: a caller that must know uses LockContext instead. Lock
 // panics with ErrNotRecoverable if m was made unrecoverable, which only a
-// LockContext caller that gave up on repairing it can do.
+// LockContext caller that gave up on repairing it can do, and with
+// shm.ErrClosed once m's segment is closed.
 func (m *Mutex) Lock() {
-	if m.mu.TryLock() {
+	if m.tryLock() {
 		return
 	}
 	m.lockSlow()
+}
+
+// tryLock is TryLock for a segment not closed, checked after taking the
+// lock (see shm.Segment.Close), with the segment's concrete method. A
+// check before would only save a closed segment the compare-and-swap.
+func (m *Mutex) tryLock() bool {
+	if !m.mu.TryLockFast() {
+		return false
+	}
+	if m.seg.Err() != nil {
+		m.mu.Unlock()
+		return false
+	}
+	return true
 }
 
 func (m *Mutex) lockSlow() {
@@ -71,15 +87,16 @@ func (m *Mutex) lockSlow() {
 		err = m.mu.MarkConsistent()
 	}
 	if err != nil {
-		panic(fmt.Sprintf("semaphore: lock of mutex %q: %v", m.name, err))
+		panic(fmt.Errorf("semaphore: lock of mutex %q: %w", m.name, err))
 	}
 }
 
 // LockContext locks m, waiting as long as ctx allows. It returns nil with m
 // held; an error matching ErrOwnerDead with m held, when the previous
 // holder died holding it (repair the protected state, then call
-// MarkConsistent before Unlock); or, with m not held, ErrNotRecoverable or
-// ctx.Err(). A cancelled LockContext leaves m as it was.
+// MarkConsistent before Unlock); or, with m not held, ErrNotRecoverable,
+// ctx.Err() or, once m's segment is closed, shm.ErrClosed. A cancelled
+// LockContext leaves m as it was.
 func (m *Mutex) LockContext(ctx context.Context) error {
 	if err := m.mu.Lock(ctx); err != nil {
 		return fmt.Errorf("semaphore: mutex %q: %w", m.name, err)
@@ -89,10 +106,18 @@ func (m *Mutex) LockContext(ctx context.Context) error {
 
 // TryLock locks m if it is free and reports whether it did. It does not
 // wait, and does not take over a lock whose holder died; LockContext does.
-func (m *Mutex) TryLock() bool { return m.mu.TryLock() }
+func (m *Mutex) TryLock() bool {
+	if m.tryLock() {
+		return true
+	}
+	closedPanic(m.seg, "mutex", m.name)
+	return false
+}
 
 // Unlock unlocks m. It panics if this process does not hold m, as
-// sync.Mutex panics on unlocking an unlocked mutex. If m was taken over
+// sync.Mutex panics on unlocking an unlocked mutex, and once m's segment
+// is closed (a process that closes a segment while it holds a lock there
+// leaves the lock held, for the others, until it exits). If m was taken over
 // from a dead holder and not marked consistent, Unlock makes it
 // unrecoverable.
 func (m *Mutex) Unlock() {
@@ -102,7 +127,7 @@ func (m *Mutex) Unlock() {
 }
 
 func (m *Mutex) unlockFailed(err error) {
-	panic(fmt.Sprintf("semaphore: unlock of mutex %q: %v", m.name, err))
+	panic(fmt.Errorf("semaphore: unlock of mutex %q: %w", m.name, err))
 }
 
 // MarkConsistent records that the state m protects has been repaired after

@@ -70,6 +70,14 @@ func object(seg *shm.Segment, name, kind string, size int64, create bool, init .
 	return obj, nil
 }
 
+// closedPanic panics, for a method without an error result, once seg has
+// been closed: a use after Close is the caller's bug (see shm.Segment.Close).
+func closedPanic(seg *shm.Segment, kind, name string) {
+	if err := seg.Err(); err != nil {
+		panic(fmt.Errorf("semaphore: %s %q: %w", kind, name, err))
+	}
+}
+
 // word32 and word64 return the aligned word at off in an object's memory.
 // Objects are cache-line aligned and the offsets used are multiples of the
 // word size.

@@ -27,9 +27,10 @@ import (
 // ErrOwnerDead, with a nesting depth of one.
 type RLock struct {
 	mu     lock.Mutex
-	holder *uint64 // shared: the id of the holding handle, valid while the lock word names this process
-	depth  *uint32 // shared: how many times the holder has locked it
-	id     uint64  // this handle's id: random, so no other handle, here or in a dead process, has it
+	seg    *shm.Segment // keeps the lock mapped
+	holder *uint64      // shared: the id of the holding handle, valid while the lock word names this process
+	depth  *uint32      // shared: how many times the holder has locked it
+	id     uint64       // this handle's id: random, so no other handle, here or in a dead process, has it
 	name   string
 }
 
@@ -59,7 +60,7 @@ func rlock(seg *shm.Segment, name string, create bool) (*RLock, error) {
 	if err != nil {
 		return nil, err
 	}
-	mu, err := lock.New(word64(obj, rlockWord))
+	mu, err := lock.New(word64(obj, rlockWord), seg)
 	if err != nil {
 		return nil, fmt.Errorf("semaphore: %w", err)
 	}
@@ -67,7 +68,7 @@ func rlock(seg *shm.Segment, name string, create bool) (*RLock, error) {
 	// takes the lock over from a dead owner finds the dead handle's id
 	// there until it writes its own. Ids drawn at random cannot be
 	// mistaken for one another, where counters in two processes would be.
-	return &RLock{mu: mu, holder: word64(obj, rlockHolder), depth: word32(obj, rlockDepth),
+	return &RLock{mu: mu, seg: seg, holder: word64(obj, rlockHolder), depth: word32(obj, rlockDepth),
 		id: rand.Uint64() | 1, name: name}, nil
 }
 
@@ -87,7 +88,7 @@ func (r *RLock) Lock() {
 		err = r.MarkConsistent()
 	}
 	if err != nil {
-		panic(fmt.Sprintf("semaphore: lock of rlock %q: %v", r.name, err))
+		panic(fmt.Errorf("semaphore: lock of rlock %q: %w", r.name, err))
 	}
 }
 
@@ -112,6 +113,7 @@ func (r *RLock) LockContext(ctx context.Context) error {
 
 // TryLock locks r or nests, without waiting, and reports whether it did.
 func (r *RLock) TryLock() bool {
+	closedPanic(r.seg, "rlock", r.name)
 	if r.mine() {
 		atomic.AddUint32(r.depth, 1)
 		return true
@@ -128,6 +130,7 @@ func (r *RLock) TryLock() bool {
 // depth reaches zero. It panics if this handle does not hold r.
 func (r *RLock) Unlock() {
 	if !r.mine() {
+		closedPanic(r.seg, "rlock", r.name) // mine is false once closed
 		panic(fmt.Sprintf("semaphore: unlock of rlock %q not held by this handle", r.name))
 	}
 	if atomic.AddUint32(r.depth, ^uint32(0)) > 0 {
@@ -135,7 +138,7 @@ func (r *RLock) Unlock() {
 	}
 	atomic.StoreUint64(r.holder, 0)
 	if err := r.mu.Unlock(); err != nil {
-		panic(fmt.Sprintf("semaphore: unlock of rlock %q: %v", r.name, err))
+		panic(fmt.Errorf("semaphore: unlock of rlock %q: %w", r.name, err))
 	}
 }
 
@@ -143,7 +146,11 @@ func (r *RLock) Unlock() {
 // its previous owner died. This handle must hold r.
 func (r *RLock) MarkConsistent() error {
 	if !r.mine() {
-		return fmt.Errorf("semaphore: rlock %q: %w", r.name, ErrNotOwner)
+		err := r.seg.Err() // mine is false once closed
+		if err == nil {
+			err = ErrNotOwner
+		}
+		return fmt.Errorf("semaphore: rlock %q: %w", r.name, err)
 	}
 	return r.mu.MarkConsistent()
 }

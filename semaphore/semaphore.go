@@ -38,7 +38,9 @@ const (
 // sema is the implementation shared by Semaphore and BoundedSemaphore.
 type sema struct {
 	word  *uint32
-	bound uint32 // Release fails beyond it
+	bound uint32       // Release fails beyond it
+	seg   *shm.Segment // checked on every operation; keeps the word mapped
+	kind  string
 	name  string
 }
 
@@ -55,10 +57,15 @@ func newSema(seg *shm.Segment, name, kind string, value int, bounded, create boo
 	if err != nil {
 		return sema{}, err
 	}
-	return sema{word: word32(obj, semaWord), bound: atomic.LoadUint32(word32(obj, semaBound)), name: name}, nil
+	return sema{word: word32(obj, semaWord), bound: atomic.LoadUint32(word32(obj, semaBound)), seg: seg, kind: kind, name: name}, nil
 }
 
+// A permit taken by compare-and-swap was taken in the segment: the memory
+// a closed segment leaves reads as zero, and no permit can be taken there.
+// So acquiring checks the segment only before it looks.
+
 func (s *sema) tryAcquire() bool {
+	closedPanic(s.seg, s.kind, s.name)
 	for {
 		c := atomic.LoadUint32(s.word)
 		if c&countMask == 0 {
@@ -71,10 +78,10 @@ func (s *sema) tryAcquire() bool {
 }
 
 func (s *sema) acquire(ctx context.Context) error {
-	if s.tryAcquire() {
-		return nil
-	}
 	for {
+		if err := s.seg.Err(); err != nil {
+			return fmt.Errorf("semaphore: %q: %w", s.name, err)
+		}
 		c := atomic.LoadUint32(s.word)
 		if c&countMask > 0 {
 			if atomic.CompareAndSwapUint32(s.word, c, c-1) {
@@ -95,6 +102,9 @@ func (s *sema) acquire(ctx context.Context) error {
 }
 
 func (s *sema) release() error {
+	if err := s.seg.Err(); err != nil {
+		return fmt.Errorf("semaphore: %q: %w", s.name, err)
+	}
 	for {
 		c := atomic.LoadUint32(s.word)
 		v := c & countMask
@@ -110,7 +120,11 @@ func (s *sema) release() error {
 	}
 }
 
-func (s *sema) value() int { return int(atomic.LoadUint32(s.word) & countMask) }
+func (s *sema) value() int {
+	v := int(atomic.LoadUint32(s.word) & countMask)
+	closedPanic(s.seg, s.kind, s.name) // after reading: see shm.Segment.Close
+	return v
+}
 
 // Semaphore is a counting semaphore shared by processes: Acquire takes a
 // permit, waiting while there is none; Release returns one. Permits have no

@@ -70,9 +70,10 @@ func (s *Segment) Alloc(spec ObjectSpec) (Object, error) {
 	if err := checkSpec(spec); err != nil {
 		return Object{}, err
 	}
-	if s.closed.Load() {
-		return Object{}, ErrClosed
+	if err := s.Pin(); err != nil {
+		return Object{}, err
 	}
+	defer s.Unpin()
 	if err := s.lockDir(); err != nil {
 		return Object{}, err
 	}
@@ -118,7 +119,11 @@ func (s *Segment) Alloc(spec ObjectSpec) (Object, error) {
 // matching fs.ErrNotExist; a different kind or type gives ErrTypeMismatch
 // naming both.
 func (s *Segment) Attach(spec ObjectSpec) (Object, error) {
-	o, err := s.Lookup(spec.Name)
+	if err := s.Pin(); err != nil {
+		return Object{}, err
+	}
+	defer s.Unpin()
+	o, err := s.lookup(spec.Name)
 	if err != nil {
 		return Object{}, err
 	}
@@ -134,6 +139,14 @@ func (s *Segment) Attach(spec ObjectSpec) (Object, error) {
 
 // Lookup returns the object named name, or an error matching fs.ErrNotExist.
 func (s *Segment) Lookup(name string) (Object, error) {
+	if err := s.Pin(); err != nil {
+		return Object{}, err
+	}
+	defer s.Unpin()
+	return s.lookup(name)
+}
+
+func (s *Segment) lookup(name string) (Object, error) {
 	ents, _, err := s.entries()
 	if err != nil {
 		return Object{}, err
@@ -148,6 +161,10 @@ func (s *Segment) Lookup(name string) (Object, error) {
 
 // Objects lists the segment's objects in allocation order.
 func (s *Segment) Objects() ([]Object, error) {
+	if err := s.Pin(); err != nil {
+		return nil, err
+	}
+	defer s.Unpin()
 	ents, _, err := s.entries()
 	if err != nil {
 		return nil, err
@@ -159,8 +176,13 @@ func (s *Segment) Objects() ([]Object, error) {
 	return objs, nil
 }
 
-// Available returns how many bytes the segment has left for objects.
+// Available returns how many bytes the segment has left for objects, or 0
+// once it is closed.
 func (s *Segment) Available() int64 {
+	if s.Pin() != nil {
+		return 0
+	}
+	defer s.Unpin()
 	ents, dataLow, err := s.entries()
 	if err != nil {
 		return 0
@@ -173,9 +195,6 @@ func (s *Segment) Available() int64 {
 // before the count grows, so loading the count first and dataLow second
 // gives a bound below every published object.
 func (s *Segment) entries() ([]entry, int64, error) {
-	if s.closed.Load() {
-		return nil, 0, ErrClosed
-	}
 	count := int64(atomic.LoadUint32(s.word32(offCount)))
 	dataLow := int64(atomic.LoadUint64(s.word64(offDataLow)))
 	if end := headerSize + count*entrySize; end > dataLow || dataLow > s.hdr.size {

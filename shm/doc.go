@@ -43,12 +43,23 @@
 //
 // # Lifetimes
 //
-// Memory returned by a segment (Object.Bytes, and the values and arrays
-// built on it) is valid until the segment is closed; touching it afterwards
-// is undefined behaviour, as with any unmapped memory. Closing a segment
-// does not remove it: a named segment stays in /dev/shm until Remove (or
-// `shmkit rm`) unlinks it, even after every process has exited. Processes
-// that have it open keep using it after Remove.
+// Close ends this process's use of a segment; other processes are not
+// affected. It may be called while other goroutines use the segment and
+// the objects built on it: each call either completes or fails with
+// ErrClosed (by returning it or, for methods without an error result, by
+// panicking with it), and none faults. Close waits for the segment's own
+// methods and for the objects' critical sections in progress (see Pin),
+// wakes the goroutines waiting on objects in the segment, and replaces the
+// mapping with inert private memory that is freed once nothing can reach
+// it. Segment.Close states the details.
+//
+// Memory handed out raw (Object.Bytes) is the segment's until Close, then
+// inert while the Segment is reachable; do not use it after Close. Closing
+// a segment does not remove it: a named segment stays in /dev/shm until
+// Remove (or `shmkit rm`) unlinks it, even after every process has exited.
+// Processes that have it open keep using it after Remove. A process that
+// closes a segment while it holds a lock there leaves the lock held until
+// it exits; the other processes then recover it as a dead holder's.
 //
 // All processes sharing a segment must run in the same pid namespace,
 // because lock words record owners by pid; Open refuses a segment created in

@@ -7,12 +7,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/lock"
+	"github.com/shmkit/shmkit/internal/park"
 	"github.com/shmkit/shmkit/internal/proc"
 )
 
@@ -24,8 +27,13 @@ const DefaultDir = "/dev/shm"
 const MaxNameLen = 255
 
 // Segment is one process's mapping of a shared-memory segment. Its methods
-// may be called from several goroutines at once. Close releases the mapping;
-// memory obtained from the segment must not be used after that.
+// may be called from several goroutines at once, Close included.
+//
+// Close makes the segment unusable in this process (other processes are
+// not affected). Each method of the segment, and of the objects built on
+// it (package value's cells, package array's arrays, package semaphore's
+// locks), either completes or reports ErrClosed; none faults, however it
+// races Close. See Close for what it waits for.
 type Segment struct {
 	name string // "" for an anonymous segment
 	path string // file path; "" for an anonymous segment
@@ -34,9 +42,13 @@ type Segment struct {
 	hdr  header
 	dir  lock.Mutex // serialises Alloc across processes
 
+	// pins counts the calls in progress that Close waits for (Pin); once
+	// closed is set, new ones fail, and the last to end signals drained.
+	pins      atomic.Int64
+	closed    atomic.Bool
+	drained   chan struct{} // capacity 1
 	closeOnce sync.Once
 	closeErr  error
-	closed    atomic.Bool
 }
 
 // Option configures Create, Open and Remove.
@@ -171,8 +183,8 @@ func FromFile(f *os.File) (*Segment, error) {
 }
 
 func newSegment(name, path string, fd int, mem []byte, hdr header) (*Segment, error) {
-	s := &Segment{name: name, path: path, fd: fd, mem: mem, hdr: hdr}
-	dir, err := lock.New(s.word64(offDirLock))
+	s := &Segment{name: name, path: path, fd: fd, mem: mem, hdr: hdr, drained: make(chan struct{}, 1)}
+	dir, err := lock.New(s.word64(offDirLock), nil)
 	if err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
@@ -220,22 +232,112 @@ func (s *Segment) String() string {
 // File returns a new descriptor for the segment, for handing it to another
 // process (which maps it with FromFile). The caller must close it.
 func (s *Segment) File() (*os.File, error) {
-	if s.closed.Load() {
-		return nil, ErrClosed
+	if err := s.Pin(); err != nil {
+		return nil, err
 	}
+	defer s.Unpin()
 	return sysDup(s.fd, s.name)
 }
 
-// Close unmaps the segment and closes its descriptor. It does not remove a
-// named segment (see Remove). Close is idempotent; it returns the first
-// call's result.
+// Err returns ErrClosed once Close has been called, and nil before. The
+// objects built on the segment check it on every operation; it costs one
+// load.
+func (s *Segment) Err() error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Pin marks the start of a use of the segment's memory that Close must
+// wait for, and Unpin its end. Pin returns ErrClosed, pinning nothing, once
+// Close has been called; Close, for its part, waits until every successful
+// Pin has been matched by Unpin before it unmaps the memory. The segment's
+// own methods pin themselves, as do the objects built on it for their
+// critical sections; a program pins the segment while it uses memory
+// handed out raw (Object.Bytes) from goroutines that may race Close.
+//
+// Pins are cheap (two atomic additions) and may nest, but a pinned
+// goroutine must not wait for something that needs Close to return, and
+// must not call Close itself: Close would wait for it for ever.
+func (s *Segment) Pin() error {
+	s.pins.Add(1)
+	if s.closed.Load() {
+		s.Unpin()
+		return ErrClosed
+	}
+	return nil
+}
+
+// Unpin ends a use of the memory that Pin started.
+func (s *Segment) Unpin() {
+	if s.pins.Add(-1) == 0 && s.closed.Load() {
+		select {
+		case s.drained <- struct{}{}:
+		default: // Close has a signal waiting already
+		}
+	}
+}
+
+// Close ends this process's use of the segment: it unmaps the shared
+// memory and closes the descriptor. It does not remove a named segment
+// (see Remove), and other processes are not affected. Close is idempotent;
+// it returns the first call's result.
+//
+// Close may be called while other goroutines use the segment. It waits
+// for the calls in progress that have pinned the segment (see Pin): the
+// segment's own methods (Alloc, Attach, Lookup, Objects, Available, File)
+// and the critical sections of the objects built on it (the write of a
+// value.Cell larger than 8 bytes, an array.Array's bulk operations). It
+// wakes the goroutines of this process waiting on objects in the segment
+// (a lock, an event), whose waits then fail. It does not wait for other
+// operations on the objects: a lock-free one that races Close completes,
+// on the segment or, if Close has replaced the mapping already, on inert
+// memory, where a write is lost; a read or an acquisition checks the
+// segment again afterwards, so that it never reports what it read there.
+// Nothing faults: Close replaces the shared mapping, in one step, with
+// private memory of the same size that reads as zero and is freed once
+// the Segment, and so every object built on it, is unreachable.
+//
+// After Close, the segment's methods, and those of its objects, fail with
+// ErrClosed: by returning it or, for methods without an error result (an
+// Add, a Load), by panicking with an error matching it, since such a use
+// after Close is a bug in the program, as a send on a closed channel is.
+// Memory handed out raw (Object.Bytes) reads as zero after Close, as long
+// as the Segment is reachable; it must not be used.
 func (s *Segment) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		if len(s.mem) > 0 {
+			lo, hi := span(s.mem)
+			park.Close(lo, hi)
+		}
+		// A pin that began before closed was set may still be running;
+		// each signal means the count has been seen at zero since.
+		for s.pins.Load() != 0 {
+			<-s.drained
+		}
 		s.closeErr = sysClose(s.fd, s.mem)
-		s.mem = nil
+		if len(s.mem) > 0 {
+			// Nothing can reach the inert memory once s is unreachable:
+			// every object built on s keeps s.
+			runtime.AddCleanup(s, release, s.mem)
+		}
 	})
 	return s.closeErr
+}
+
+// release frees the inert memory Close left, once nothing can use it.
+func release(mem []byte) {
+	lo, hi := span(mem)
+	park.Reopen(lo, hi)
+	sysRelease(mem)
+}
+
+// span returns the addresses of mem, [lo, hi).
+func span(mem []byte) (lo, hi uintptr) {
+	lo = uintptr(unsafe.Pointer(unsafe.SliceData(mem)))
+	return lo, lo + uintptr(len(mem))
 }
 
 func (s *Segment) word64(off int) *uint64 { return word64(s.mem, off) }

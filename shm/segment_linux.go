@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -239,11 +240,20 @@ func sysDup(fd int, name string) (*os.File, error) {
 	return os.NewFile(uintptr(nfd), name), nil
 }
 
+// sysClose closes fd and replaces the shared mapping mem with private,
+// inert memory over the same addresses, in one mmap(MAP_FIXED) call: a
+// thread touching mem meanwhile sees either the segment or the inert
+// memory, never a hole, so it cannot fault. The inert memory is
+// anonymous and MAP_NORESERVE: it reads as zero, costs nothing until
+// written, and is freed by sysRelease. If it cannot be mapped, the shared
+// mapping stays until sysRelease, so that still nothing faults.
 func sysClose(fd int, mem []byte) error {
 	var errs []error
-	if mem != nil {
-		if err := unix.Munmap(mem); err != nil {
-			errs = append(errs, fmt.Errorf("shm: munmap: %w", err))
+	if len(mem) > 0 {
+		_, err := unix.MmapPtr(-1, 0, unsafe.Pointer(unsafe.SliceData(mem)), uintptr(len(mem)),
+			unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED|unix.MAP_NORESERVE)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("shm: unmap: %w", err))
 		}
 	}
 	if err := unix.Close(fd); err != nil {
@@ -251,3 +261,6 @@ func sysClose(fd int, mem []byte) error {
 	}
 	return errors.Join(errs...)
 }
+
+// sysRelease unmaps what sysClose left at mem's addresses.
+func sysRelease(mem []byte) { unix.Munmap(mem) }

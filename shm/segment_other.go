@@ -25,3 +25,5 @@ func sysRemove(path string) error { return ErrNotSupported }
 func sysDup(fd int, name string) (*os.File, error) { return nil, ErrNotSupported }
 
 func sysClose(fd int, mem []byte) error { return nil }
+
+func sysRelease(mem []byte) {}

@@ -44,8 +44,14 @@
 //
 // # Lifetime
 //
-// A Cell uses the segment's memory; it must not be used after the segment
-// is closed. Cells are never freed: remove the segment instead.
+// A Cell uses its segment's memory and keeps the Segment reachable. Once
+// the segment is closed, every method panics with an error matching
+// shm.ErrClosed (a use after Close is a bug in the program); a call that
+// races Close completes, on the segment or, if Close has replaced it
+// already, on nothing (a write is then lost), and never faults; Load
+// checks the segment after reading, so it never returns a value the cell
+// did not hold. Close waits for the writes of cells larger than 8 bytes in
+// progress. Cells are never freed: remove the segment instead.
 package value
 
 import (
@@ -84,6 +90,7 @@ type Cell[T any] struct {
 	p     unsafe.Pointer // start of the object
 	add64 bool           // T is an 8-byte integer: Add is one atomic add, inlined
 	ops   *atom.Ops[T]
+	seg   *shm.Segment // checked on every operation; keeps the memory at p mapped
 	name  string
 
 	// Cells larger than 8 bytes only.
@@ -104,7 +111,7 @@ func New[T any](seg *shm.Segment, name string) (*Cell[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("value: %w", err)
 	}
-	return newCell[T](obj)
+	return newCell[T](seg, obj)
 }
 
 // Open attaches to the existing cell named name in seg. It fails with an
@@ -119,7 +126,7 @@ func Open[T any](seg *shm.Segment, name string) (*Cell[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("value: %w", err)
 	}
-	return newCell[T](obj)
+	return newCell[T](seg, obj)
 }
 
 func specFor[T any](name string) (shm.ObjectSpec, error) {
@@ -142,12 +149,12 @@ func lockFree(size uintptr) bool { return size == 1 || size == 2 || size == 4 ||
 
 func roundUp8(n uintptr) uintptr { return (n + 7) &^ 7 }
 
-func newCell[T any](obj shm.Object) (*Cell[T], error) {
-	c := &Cell[T]{name: obj.Name, ops: atom.For[T](), p: unsafe.Pointer(unsafe.SliceData(obj.Bytes))}
+func newCell[T any](seg *shm.Segment, obj shm.Object) (*Cell[T], error) {
+	c := &Cell[T]{name: obj.Name, ops: atom.For[T](), seg: seg, p: unsafe.Pointer(unsafe.SliceData(obj.Bytes))}
 	c.add64 = c.ops.AddIsWord64()
 	if !c.ops.LockFree() {
 		var err error
-		if c.mu, err = lock.New((*uint64)(unsafe.Add(c.p, offLock))); err != nil {
+		if c.mu, err = lock.New((*uint64)(unsafe.Add(c.p, offLock)), seg); err != nil {
 			return nil, fmt.Errorf("value: %w", err)
 		}
 		c.slotSize = roundUp8(c.ops.Size())
@@ -160,25 +167,45 @@ func (c *Cell[T]) Name() string { return c.name }
 
 // Load returns the value. It never waits for writers.
 func (c *Cell[T]) Load() T {
-	if c.ops.LockFree() {
-		return c.ops.Load(c.p)
-	}
 	var v T
-	seq := (*uint64)(unsafe.Add(c.p, offSeq))
-	for {
-		s := atomic.LoadUint64(seq)
-		atom.LoadWords(unsafe.Pointer(&v), c.slot(s), c.ops.Size())
-		// Writers fill the other copy; this one can only have changed if
-		// the count moved on (twice) meanwhile.
-		if atomic.LoadUint64(seq) == s {
-			return v
+	if c.ops.LockFree() {
+		v = c.ops.Load(c.p)
+	} else {
+		seq := (*uint64)(unsafe.Add(c.p, offSeq))
+		for {
+			s := atomic.LoadUint64(seq)
+			atom.LoadWords(unsafe.Pointer(&v), c.slot(s), c.ops.Size())
+			// Writers fill the other copy; this one can only have changed
+			// if the count moved on (twice) meanwhile.
+			if atomic.LoadUint64(seq) == s {
+				break
+			}
 		}
 	}
+	// Checked after reading: what was read came from the segment, unless
+	// Close replaced it first, and then this sees it closed.
+	c.check()
+	return v
+}
+
+// check panics if the cell's segment has been closed; see the package
+// documentation.
+func (c *Cell[T]) check() {
+	if err := c.seg.Err(); err != nil {
+		c.fail(err)
+	}
+}
+
+// fail panics with err, which matches shm.ErrClosed: the methods of a cell
+// have no error result, and a use after Close is the caller's bug.
+func (c *Cell[T]) fail(err error) {
+	panic(fmt.Errorf("value: cell %q: %w", c.name, err))
 }
 
 // Store sets the value.
 func (c *Cell[T]) Store(v T) {
 	if c.ops.LockFree() {
+		c.check()
 		c.ops.Store(c.p, v)
 		return
 	}
@@ -188,6 +215,7 @@ func (c *Cell[T]) Store(v T) {
 // Swap sets the value and returns the previous one.
 func (c *Cell[T]) Swap(v T) T {
 	if c.ops.LockFree() {
+		c.check()
 		return c.ops.Swap(c.p, v)
 	}
 	old, _, _ := c.write(func(T) (T, bool) { return v, true })
@@ -198,6 +226,7 @@ func (c *Cell[T]) Swap(v T) T {
 // reports whether it did.
 func (c *Cell[T]) CompareAndSwap(old, new T) bool {
 	if c.ops.LockFree() {
+		c.check()
 		return c.ops.CompareAndSwap(c.p, old, new)
 	}
 	_, _, swapped := c.write(func(cur T) (T, bool) {
@@ -210,7 +239,7 @@ func (c *Cell[T]) CompareAndSwap(old, new T) bool {
 // around; structs and arrays are added field by field. Add panics if T is
 // not a number or an array or struct of numbers (a bool, say).
 func (c *Cell[T]) Add(delta T) T {
-	if c.add64 {
+	if c.add64 && c.seg.Err() == nil {
 		// The common counter, kept small enough for the compiler to
 		// inline: T is an 8-byte integer, so its bits are a uint64.
 		r := atomic.AddUint64((*uint64)(c.p), *(*uint64)(unsafe.Pointer(&delta)))
@@ -221,6 +250,7 @@ func (c *Cell[T]) Add(delta T) T {
 
 func (c *Cell[T]) add(delta T) T {
 	if c.ops.LockFree() {
+		c.check()
 		return c.ops.Add(c.p, delta)
 	}
 	c.ops.MustBeNumeric() // before taking the lock
@@ -236,6 +266,7 @@ func (c *Cell[T]) add(delta T) T {
 // If f panics, the value is unchanged.
 func (c *Cell[T]) Update(f func(T) T) T {
 	if c.ops.LockFree() {
+		c.check()
 		_, new := c.ops.Update(c.p, f)
 		return new
 	}
@@ -248,11 +279,18 @@ func (c *Cell[T]) Update(f func(T) T) T {
 // advancing the sequence count. It returns the value before, the value
 // after, and whether f's result was written.
 func (c *Cell[T]) write(f func(T) (T, bool)) (old, new T, wrote bool) {
+	// Pinned, Close waits for the write to end, so that the lock is never
+	// left held in the segment.
+	if err := c.seg.Pin(); err != nil {
+		c.fail(err)
+	}
+	defer c.seg.Unpin()
 	// A writer that died left the current copy intact, so the lock needs
 	// no repair.
 	if _, err := c.mu.Recover(context.Background()); err != nil {
-		// Recover fails only when it cannot wait, and it waits forever.
-		panic(fmt.Sprintf("value: lock of cell %q: %v", c.name, err))
+		// Recover waits for ever; it fails only when the segment is
+		// closed meanwhile.
+		c.fail(err)
 	}
 	defer c.mu.Unlock()
 	seq := (*uint64)(unsafe.Add(c.p, offSeq))

@@ -12,7 +12,7 @@ import (
 // BenchmarkUncontended compares an uncontended lock + unlock of the robust
 // lock word with sync.Mutex's.
 func BenchmarkUncontended(b *testing.B) {
-	m, err := lock.New(new(uint64))
+	m, err := lock.New(new(uint64), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

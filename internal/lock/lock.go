@@ -90,13 +90,25 @@ const Size = 8
 // Mutex is one process's handle on a lock word. The zero Mutex is not
 // usable; make one with New. A Mutex may be copied.
 type Mutex struct {
-	word *uint64
-	me   uint64 // this process's owner value: pid | start<<32
+	word  *uint64
+	me    uint64 // this process's owner value: pid | start<<32
+	guard Guard  // nil: the memory is never closed under the handle
 }
+
+// A Guard reports whether the memory holding a lock word is still in use:
+// Err returns nil while it is, and the error to report once it has been
+// closed (a *shm.Segment is one). A closed segment's memory reads as zero
+// (see shm.Segment.Close), so a closed lock looks free: operations check
+// the guard before they take a lock and again after, undoing what they
+// took if it was closed meanwhile. Unlock and MarkConsistent need no
+// check first, since they cannot succeed on a zero word; they check when
+// they fail.
+type Guard interface{ Err() error }
 
 // New returns a handle on the lock word at w, which must be 8-byte aligned
 // memory shared with the other processes that use the lock, initially zero.
-func New(w *uint64) (Mutex, error) {
+// guard, if not nil, tells when that memory has been closed.
+func New(w *uint64, guard Guard) (Mutex, error) {
 	if uintptr(unsafe.Pointer(w))%8 != 0 {
 		return Mutex{}, errors.New("lock: word not 8-byte aligned")
 	}
@@ -104,7 +116,15 @@ func New(w *uint64) (Mutex, error) {
 	if err != nil {
 		return Mutex{}, err
 	}
-	return Mutex{word: w, me: me}, nil
+	return Mutex{word: w, me: me, guard: guard}, nil
+}
+
+// closed returns the guard's error, nil while the memory is in use.
+func (m Mutex) closed() error {
+	if m.guard == nil {
+		return nil
+	}
+	return m.guard.Err()
 }
 
 func self() (uint64, error) {

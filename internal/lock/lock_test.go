@@ -17,7 +17,7 @@ import (
 func newMutex(t *testing.T) (Mutex, *uint64) {
 	t.Helper()
 	w := new(uint64)
-	m, err := New(w)
+	m, err := New(w, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

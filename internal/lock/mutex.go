@@ -25,19 +25,46 @@ var bigEndian = func() bool {
 }()
 
 // TryLock acquires the lock if it is free and reports whether it did. It
-// never sleeps and never checks whether a holder is alive.
+// never sleeps and never checks whether a holder is alive. It reports
+// false once the guard is closed.
 func (m Mutex) TryLock() bool {
+	if m.closed() != nil || !atomic.CompareAndSwapUint64(m.word, 0, m.me) {
+		return false
+	}
+	return m.acquired() == nil
+}
+
+// TryLockFast is TryLock without the guard's checks, small enough to be
+// inlined: for callers that check the memory before and after it
+// themselves, faster than through the Guard interface, and call Unlock
+// when the second check fails.
+func (m Mutex) TryLockFast() bool {
 	return atomic.CompareAndSwapUint64(m.word, 0, m.me)
 }
 
+// acquired checks, after the CAS that took the lock for m.me, that the
+// memory was not closed meanwhile; if it was, it gives the lock back, so
+// that a lock taken in memory that Close replaced (or just before) is
+// never reported held.
+func (m Mutex) acquired() error {
+	err := m.closed()
+	if err != nil {
+		m.Unlock()
+	}
+	return err
+}
+
 // Lock acquires the lock, waiting as long as ctx allows. It returns nil, or
-// ErrOwnerDead with the lock held, or, without the lock, ErrNotRecoverable
-// or ctx.Err(). A Lock that returns ctx.Err() leaves the word as it found
-// it, apart from possibly setting the waiters bit, which costs the next
-// unlock one spurious wake-up.
+// ErrOwnerDead with the lock held, or, without the lock, ErrNotRecoverable,
+// ctx.Err() or the guard's error. A Lock that returns ctx.Err() leaves the
+// word as it found it, apart from possibly setting the waiters bit, which
+// costs the next unlock one spurious wake-up.
 func (m Mutex) Lock(ctx context.Context) error {
+	if err := m.closed(); err != nil {
+		return err
+	}
 	if atomic.CompareAndSwapUint64(m.word, 0, m.me) {
-		return nil
+		return m.acquired()
 	}
 	return m.lockSlow(ctx)
 }
@@ -59,11 +86,16 @@ func (m Mutex) lockSlow(ctx context.Context) error {
 	var owner uint64
 	var checkAt int64
 	for {
+		// Checked before every look at the word: a closed guard's memory
+		// reads as zero, a free lock.
+		if err := m.closed(); err != nil {
+			return err
+		}
 		old := atomic.LoadUint64(m.word)
 		switch {
 		case old == 0:
 			if atomic.CompareAndSwapUint64(m.word, 0, want) {
-				return nil
+				return m.acquired()
 			}
 			continue
 		case old&pidMask == poisoned:
@@ -74,7 +106,14 @@ func (m Mutex) lockSlow(ctx context.Context) error {
 		}
 		if futex.Now() >= checkAt {
 			if !OwnerAlive(old) {
-				if atomic.CompareAndSwapUint64(m.word, old, m.me|diedBit|waitersBit) {
+				taken := m.me | diedBit | waitersBit
+				if atomic.CompareAndSwapUint64(m.word, old, taken) {
+					if err := m.closed(); err != nil {
+						// Hand the dead owner's lock back, for the next
+						// waiter to take over and repair.
+						atomic.CompareAndSwapUint64(m.word, taken, old)
+						return err
+					}
 					return ErrOwnerDead
 				}
 				continue
@@ -115,8 +154,9 @@ func wait(ctx context.Context, fw *uint32, val uint32, deadline int64) error {
 }
 
 // Unlock releases the lock. It returns ErrNotOwner when this process does
-// not hold it. If the lock was taken over from a dead owner and not marked
-// consistent, Unlock makes it unrecoverable and wakes every waiter.
+// not hold it, or the guard's error once that is closed. If the lock was
+// taken over from a dead owner and not marked consistent, Unlock makes it
+// unrecoverable and wakes every waiter.
 func (m Mutex) Unlock() error {
 	if atomic.CompareAndSwapUint64(m.word, m.me, 0) {
 		return nil
@@ -128,7 +168,7 @@ func (m Mutex) unlockSlow() error {
 	for {
 		old := atomic.LoadUint64(m.word)
 		if old&^(diedBit|waitersBit) != m.me {
-			return ErrNotOwner
+			return m.notOwner()
 		}
 		if old&diedBit != 0 {
 			if atomic.CompareAndSwapUint64(m.word, old, poisoned) {
@@ -154,7 +194,7 @@ func (m Mutex) MarkConsistent() error {
 	for {
 		old := atomic.LoadUint64(m.word)
 		if old&^(diedBit|waitersBit) != m.me {
-			return ErrNotOwner
+			return m.notOwner()
 		}
 		if old&diedBit == 0 || atomic.CompareAndSwapUint64(m.word, old, old&^diedBit) {
 			return nil
@@ -162,9 +202,21 @@ func (m Mutex) MarkConsistent() error {
 	}
 }
 
-// HeldByMe reports whether this process holds the lock.
+// notOwner is the error for an operation that found the word not held by
+// this process: the guard's error if that is closed (the word may be the
+// inert memory of a closed segment), ErrNotOwner otherwise.
+func (m Mutex) notOwner() error {
+	if err := m.closed(); err != nil {
+		return err
+	}
+	return ErrNotOwner
+}
+
+// HeldByMe reports whether this process holds the lock; false once the
+// guard is closed.
 func (m Mutex) HeldByMe() bool {
-	return atomic.LoadUint64(m.word)&^(diedBit|waitersBit) == m.me
+	held := atomic.LoadUint64(m.word)&^(diedBit|waitersBit) == m.me
+	return held && m.closed() == nil
 }
 
 // Owner returns the pid of the process holding the lock, or 0 when it is
@@ -191,6 +243,10 @@ func (m Mutex) Recover(ctx context.Context) (ownerDied bool, err error) {
 			return true, m.MarkConsistent()
 		case ErrNotRecoverable:
 			if atomic.CompareAndSwapUint64(m.word, poisoned, m.me) {
+				if err := m.closed(); err != nil {
+					atomic.CompareAndSwapUint64(m.word, m.me, poisoned)
+					return false, err
+				}
 				return true, nil
 			}
 		default:

@@ -22,9 +22,11 @@ package park
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/futex"
 )
@@ -41,8 +43,17 @@ const idleExit = 20 * time.Millisecond
 // process that waits on its word.
 var watchers = struct {
 	sync.Mutex
-	m map[*uint32]*watcher
+	m      map[*uint32]*watcher
+	closed []span // memory that Close has closed and Reopen not yet reopened
 }{m: map[*uint32]*watcher{}}
+
+// span is the memory [lo, hi).
+type span struct{ lo, hi uintptr }
+
+func (s span) holds(addr *uint32) bool {
+	a := uintptr(unsafe.Pointer(addr))
+	return s.lo <= a && a < s.hi
+}
 
 type watcher struct {
 	addr    *uint32
@@ -66,6 +77,9 @@ func Wait(ctx context.Context, addr *uint32, val uint32, deadline int64) error {
 		return nil
 	}
 	w, me := enter(addr, val)
+	if w == nil {
+		return nil // closed memory: see Close
+	}
 	defer w.leave(me)
 	// Re-check after registering: the watcher wakes registered waiters
 	// whose value differs from what it loads, but a change between the
@@ -93,9 +107,16 @@ func Wait(ctx context.Context, addr *uint32, val uint32, deadline int64) error {
 	}
 }
 
+// enter registers a waiter for addr, or returns nil if addr lies in closed
+// memory.
 func enter(addr *uint32, val uint32) (*watcher, *waiter) {
 	watchers.Lock()
 	defer watchers.Unlock()
+	for _, c := range watchers.closed {
+		if c.holds(addr) {
+			return nil, nil
+		}
+	}
 	w := watchers.m[addr]
 	if w == nil {
 		w = &watcher{addr: addr, waiters: map[*waiter]struct{}{}}
@@ -107,6 +128,39 @@ func enter(addr *uint32, val uint32) (*watcher, *waiter) {
 	w.waiters[me] = struct{}{}
 	w.mu.Unlock()
 	return w, me
+}
+
+// Close wakes every goroutine of this process waiting on a word in the
+// memory [lo, hi), as a change of the word would, and makes every later
+// Wait on such a word return at once, until Reopen: package shm calls it
+// when it closes a segment, so that waiters re-check, see the segment
+// closed and return, instead of sleeping on memory that is no longer
+// shared (whose words a racing write may even have set to the very value
+// they wait on). It wakes nobody in other processes.
+func Close(lo, hi uintptr) {
+	watchers.Lock()
+	defer watchers.Unlock()
+	c := span{lo, hi}
+	watchers.closed = append(watchers.closed, c)
+	for addr, w := range watchers.m {
+		if !c.holds(addr) {
+			continue
+		}
+		w.mu.Lock()
+		for me := range w.waiters {
+			close(me.wake)
+			delete(w.waiters, me)
+		}
+		w.mu.Unlock()
+	}
+}
+
+// Reopen undoes Close of the memory [lo, hi), for when its addresses are
+// about to be reused: nothing may wait on it any more.
+func Reopen(lo, hi uintptr) {
+	watchers.Lock()
+	defer watchers.Unlock()
+	watchers.closed = slices.DeleteFunc(watchers.closed, func(c span) bool { return c == span{lo, hi} })
 }
 
 func (w *watcher) leave(me *waiter) {

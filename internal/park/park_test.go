@@ -153,3 +153,51 @@ func TestNoLostWakeAtWatcherStart(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseWakes checks that Close wakes the waiters on words in the
+// closed memory, and that later waits there return at once until Reopen.
+func TestCloseWakes(t *testing.T) {
+	words := make([]uint32, 16)
+	in, out := &words[4], &words[12]
+	lo := uintptr(unsafe.Pointer(&words[0]))
+	hi := uintptr(unsafe.Pointer(&words[8]))
+	ctx, cancel := context.WithCancel(context.Background())
+	woken := make(chan error)
+	for _, w := range []*uint32{in, out} {
+		go func() { woken <- Wait(ctx, w, 0, 0) }()
+	}
+	// Both must have registered before Close for it to wake one of them.
+	for registered(in) == 0 || registered(out) == 0 {
+		runtime.Gosched()
+	}
+	Close(lo, hi)
+	if err := <-woken; err != nil {
+		t.Errorf("waiter in closed memory: Wait = %v, want nil", err)
+	}
+	if err := Wait(ctx, in, 0, 0); err != nil {
+		t.Errorf("Wait in closed memory = %v, want nil at once", err)
+	}
+	cancel() // the waiter outside the closed memory still waits
+	if err := <-woken; !errors.Is(err, context.Canceled) {
+		t.Errorf("waiter outside closed memory: Wait = %v, want context.Canceled", err)
+	}
+	Reopen(lo, hi)
+	short, stop := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer stop()
+	if err := Wait(short, in, 0, 0); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Wait after Reopen = %v, want context.DeadlineExceeded", err)
+	}
+}
+
+// registered returns how many goroutines are parked on addr.
+func registered(addr *uint32) int {
+	watchers.Lock()
+	defer watchers.Unlock()
+	w := watchers.m[addr]
+	if w == nil {
+		return 0
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.waiters)
+}

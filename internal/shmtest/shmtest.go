@@ -5,11 +5,15 @@ package shmtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -257,4 +261,115 @@ func JoinAll(t testing.TB, ps []*process.Process) {
 			t.Errorf("worker %s: %v", p.Name(), err)
 		}
 	}
+}
+
+// RaceClose, round after round, creates an anonymous segment of 64 KiB,
+// lets setup make objects in it and return operations on them, calls each
+// operation over and over, each in its own goroutine, and closes the
+// segment while they run. Every call must return nil, or fail with an
+// error matching shm.ErrClosed, by returning it or, for methods without an
+// error result, by panicking with it; once a goroutine has seen ErrClosed
+// it stops. RaceClose returns an error describing the first other result,
+// or a goroutine that does not stop within a minute of Close. A fault
+// kills the process: call it in a worker (package process), so that the
+// test sees the worker die.
+func RaceClose(rounds int, setup func(seg *shm.Segment) ([]func() error, error)) error {
+	for r := range rounds {
+		seg, err := shm.CreateAnonymous(1 << 16)
+		if err != nil {
+			return err
+		}
+		ops, err := setup(seg)
+		if err == nil {
+			err = raceClose(seg, ops)
+		}
+		if err != nil {
+			seg.Close()
+			return fmt.Errorf("round %d: %w", r, err)
+		}
+	}
+	return nil
+}
+
+func raceClose(seg *shm.Segment, ops []func() error) error {
+	var calls atomic.Int64
+	type result struct {
+		op  int
+		err error
+	}
+	results := make(chan result, len(ops))
+	for i, op := range ops {
+		go func() {
+			for n := 1; ; n++ {
+				err := Call(op)
+				if calls.Add(1); n%64 == 0 {
+					runtime.Gosched() // let RaceClose's goroutine run
+				}
+				if err != nil {
+					if errors.Is(err, shm.ErrClosed) {
+						err = nil
+					}
+					results <- result{i, err}
+					return
+				}
+			}
+		}()
+	}
+	// Close once every op has had a few calls, at a moment that varies.
+	for calls.Load() < int64(4*len(ops)) {
+		runtime.Gosched()
+	}
+	for range rand.IntN(200) {
+		runtime.Gosched()
+	}
+	if err := seg.Close(); err != nil {
+		return err
+	}
+	timeout := time.After(time.Minute)
+	running := make(map[int]bool)
+	for i := range ops {
+		running[i] = true
+	}
+	var first error
+	for range ops {
+		select {
+		case r := <-results:
+			delete(running, r.op)
+			if first == nil && r.err != nil {
+				first = fmt.Errorf("operation %d racing Close: %w", r.op, r.err)
+			}
+		case <-timeout:
+			return fmt.Errorf("operations %v racing Close did not return ErrClosed within a minute", slices.Sorted(maps.Keys(running)))
+		}
+	}
+	return first
+}
+
+// RunChecks runs fn(arg) in a worker, fn being a function that checks
+// things and returns what it found wrong, and fails t with each problem,
+// or with the worker's failure (a fault, say).
+func RunChecks[A any](t *testing.T, fn *process.Func[A, []string], arg A) {
+	t.Helper()
+	problems, err := fn.Run(t.Context(), arg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+}
+
+// Call runs op and returns its error or, if it panics, the panic value as
+// an error.
+func Call(op func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				err = e
+			} else {
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}
+	}()
+	return op()
 }
