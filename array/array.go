@@ -309,6 +309,34 @@ func (a *Array[T]) Update(i int, f func(T) T) T {
 	return v
 }
 
+// Int64s returns the elements of a as atomic integers, for loops that
+// need the hardware's speed: hits[i].Add(1) is one atomic instruction on
+// the shared element, where a.Add(i, 1) also makes a call and checks that
+// the segment is open. The operations are those of a.Add, a.Load and the
+// rest, and interoperate with them in every process. The slice is the
+// segment's memory: it is valid while the segment is open and a is
+// reachable (a keeps the memory mapped; use runtime.KeepAlive(a) after a
+// loop that uses only the slice), and must not be used after Close, when
+// it is private memory that no other process sees.
+func Int64s(a *Array[int64]) []atomic.Int64 { return atomics[atomic.Int64](a) }
+
+// Uint64s is Int64s for arrays of uint64.
+func Uint64s(a *Array[uint64]) []atomic.Uint64 { return atomics[atomic.Uint64](a) }
+
+// Int32s is Int64s for arrays of int32.
+func Int32s(a *Array[int32]) []atomic.Int32 { return atomics[atomic.Int32](a) }
+
+// Uint32s is Int64s for arrays of uint32.
+func Uint32s(a *Array[uint32]) []atomic.Uint32 { return atomics[atomic.Uint32](a) }
+
+// atomics views the elements of a as A, a sync/atomic type of T's size
+// and alignment; elements are aligned to their size (objects are
+// cache-line aligned, the header is a cache line).
+func atomics[A, T any](a *Array[T]) []A {
+	a.check()
+	return unsafe.Slice((*A)(a.elems), a.n)
+}
+
 // CopyTo copies the elements into dst, as many as fit, holding the array's
 // lock, and returns how many it copied.
 func (a *Array[T]) CopyTo(ctx context.Context, dst []T) (int, error) {

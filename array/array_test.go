@@ -58,11 +58,16 @@ var adder = process.Register("array_test.adder", func(ctx context.Context, j job
 	bytes := attach[int8](seg, "bytes")
 	shorts := attach[uint16](seg, "shorts")
 	trips := attach[triple](seg, "triples")
+	hits := array.Int64s(wide) // odd workers add through it, the others with Add
 	if err := shmtest.Await(seg); err != nil {
 		return 0, err
 	}
 	for i := range j.Iters {
-		wide.Add(i%wide.Len(), 1)
+		if j.Worker%2 == 1 {
+			hits[i%len(hits)].Add(1)
+		} else {
+			wide.Add(i%wide.Len(), 1)
+		}
 		// Neighbouring 1- and 2-byte elements share 4-byte words: every
 		// process hits all of them, so a lost or misplaced update shows.
 		bytes.Add(i%bytes.Len(), 1)

@@ -12,26 +12,36 @@ import (
 	"github.com/shmkit/shmkit/internal/shmtest"
 )
 
-// BenchmarkAdd compares Array[int64].Add with atomic.AddInt64 on a private
-// array, both cycling over 64 elements.
+// BenchmarkAdd compares Array[int64].Add (method), and an add through the
+// slice Int64s returns (atomic), with atomic adds on a private [64]int64,
+// all cycling over 64 elements.
 func BenchmarkAdd(b *testing.B) {
 	seg := shmtest.Segment(b, 1<<16)
 	a, err := array.New[int64](seg, "a", 64)
 	if err != nil {
 		b.Fatal(err)
 	}
-	var private [64]int64
-	benchtest.Ratio(b,
-		func(n int) {
-			for i := range n {
-				atomic.AddInt64(&private[i&63], 1)
-			}
-		},
-		func(n int) {
+	var private [64]atomic.Int64
+	base := func(n int) {
+		for i := range n {
+			private[i&63].Add(1)
+		}
+	}
+	b.Run("method", func(b *testing.B) {
+		benchtest.Ratio(b, base, func(n int) {
 			for i := range n {
 				a.Add(i&63, 1)
 			}
 		})
+	})
+	b.Run("atomic", func(b *testing.B) {
+		hits := array.Int64s(a)
+		benchtest.Ratio(b, base, func(n int) {
+			for i := range n {
+				hits[i&63].Add(1)
+			}
+		})
+	})
 }
 
 // BenchmarkCopy64MiB compares CopyFrom and CopyTo of 64 MiB with a Go copy

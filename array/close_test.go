@@ -74,6 +74,7 @@ var closedArray = process.Register("array_test.closedArray", func(ctx context.Co
 		"CopyTo":         func() error { _, err := ints.CopyTo(ctx, make([]int64, 8)); return err },
 		"CopyFrom":       func() error { _, err := ints.CopyFrom(ctx, make([]int64, 8)); return err },
 		"Locked":         func() error { return ints.Locked(ctx, func([]int64) error { return nil }) },
+		"Int64s":         func() error { array.Int64s(ints); return nil },
 	} {
 		if err := shmtest.Call(f); !errors.Is(err, shm.ErrClosed) {
 			bad = append(bad, fmt.Sprintf("%s after Close: %v, want shm.ErrClosed", name, err))

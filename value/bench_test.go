@@ -35,6 +35,27 @@ func BenchmarkAdd(b *testing.B) {
 				}
 			})
 	})
+	b.Run("1proc-atomic", func(b *testing.B) {
+		// The hot-loop form: value.Int64's *atomic.Int64.
+		seg := shmtest.Segment(b, 1<<16)
+		c, err := value.New[int64](seg, "c")
+		if err != nil {
+			b.Fatal(err)
+		}
+		hits := value.Int64(c)
+		var private atomic.Int64
+		benchtest.Ratio(b,
+			func(n int) {
+				for range n {
+					private.Add(1)
+				}
+			},
+			func(n int) {
+				for range n {
+					hits.Add(1)
+				}
+			})
+	})
 	b.Run("2proc", func(b *testing.B) {
 		benchtest.Processes(b, "raw.add", "value.add", 2)
 	})

@@ -70,6 +70,7 @@ var closedCell = process.Register("value_test.closedCell", func(ctx context.Cont
 		"Add":            func() { small.Add(1) },
 		"Update":         func() { small.Update(func(v int32) int32 { return v }) },
 		"int64 Add":      func() { i64.Add(1) },
+		"Int64":          func() { value.Int64(i64) },
 		"big Load":       func() { big.Load() },
 		"big Store":      func() { big.Store([4]int64{1}) },
 		"big Add":        func() { big.Add([4]int64{1}) },

@@ -162,6 +162,34 @@ func newCell[T any](seg *shm.Segment, obj shm.Object) (*Cell[T], error) {
 	return c, nil
 }
 
+// Int64 returns the cell as an *atomic.Int64, for loops that need the
+// hardware's speed: hits.Add(1) on it is one atomic instruction on the
+// shared word, where c.Add(1) also makes a call and checks that the
+// segment is open. Its operations are those of c's methods, and
+// interoperate with them in every process. The pointer is to the
+// segment's memory: it is valid while the segment is open and c is
+// reachable (c keeps the memory mapped; use runtime.KeepAlive(c) after a
+// loop that uses only the pointer), and must not be used after Close, when
+// it points to private memory that no other process sees.
+func Int64(c *Cell[int64]) *atomic.Int64 { return word[atomic.Int64](c) }
+
+// Uint64 is Int64 for cells of uint64.
+func Uint64(c *Cell[uint64]) *atomic.Uint64 { return word[atomic.Uint64](c) }
+
+// Int32 is Int64 for cells of int32.
+func Int32(c *Cell[int32]) *atomic.Int32 { return word[atomic.Int32](c) }
+
+// Uint32 is Int64 for cells of uint32.
+func Uint32(c *Cell[uint32]) *atomic.Uint32 { return word[atomic.Uint32](c) }
+
+// word views c's value as A, a sync/atomic type of T's size and
+// alignment; lock-free cells are aligned to their size (objects are
+// cache-line aligned).
+func word[A, T any](c *Cell[T]) *A {
+	c.check()
+	return (*A)(c.p)
+}
+
 // Name returns the cell's name in its segment.
 func (c *Cell[T]) Name() string { return c.name }
 

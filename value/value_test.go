@@ -67,9 +67,14 @@ var adder = process.Register("value_test.adder", func(ctx context.Context, j job
 	b := open[int8](seg, "byte")
 	sm := open[small](seg, "small")
 	st := open[stats](seg, "stats")
+	hits := value.Int64(counter) // every other add goes through it
 	waitFor(seg)
-	for range j.Iters {
-		counter.Add(1)
+	for i := range j.Iters {
+		if i%2 == 1 {
+			hits.Add(1)
+		} else {
+			counter.Add(1)
+		}
 		f.Add(0.5)
 		b.Add(1)
 		sm.Add(small{1, -1})
