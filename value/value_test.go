@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/shmkit/shmkit/array"
 	"github.com/shmkit/shmkit/internal/shmtest"
 	"github.com/shmkit/shmkit/process"
 	"github.com/shmkit/shmkit/shm"
@@ -366,4 +368,29 @@ func TestErrors(t *testing.T) {
 		}()
 		flag.Add(true)
 	}()
+}
+
+// TestOpenLargeTypeIsCheap checks that opening a cell of a large type
+// costs in proportion to the type's fields, not its bytes: opening a
+// [1<<20]byte cell once allocated 88 MB.
+func TestOpenLargeTypeIsCheap(t *testing.T) {
+	seg := shmtest.Segment(t, 4<<20)
+	if _, err := value.New[[1 << 20]byte](seg, "big"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := array.New[[1 << 16]int16](seg, "rows", 4); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := value.Open[[1 << 20]byte](seg, "big"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := array.Open[[1 << 16]int16](seg, "rows"); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<10 {
+		t.Errorf("opening a 1 MiB cell and an array of 128 KiB elements allocated %d bytes", n)
+	}
 }

@@ -35,23 +35,24 @@ const (
 // Ops holds what operations on values of type T need to know about T. The
 // zero Ops is not usable; make one with For.
 type Ops[T any] struct {
-	size   uintptr
-	add    addKind
-	leaves []layout.Leaf // scalars of T, for field-wise addition
-	name   string
+	size uintptr
+	add  addKind
+	runs []layout.Run // scalars of T, for field-wise addition
+	name string
 }
 
 // For returns the operations for T, which must pass layout.Check.
 func For[T any]() *Ops[T] {
 	t := reflect.TypeFor[T]()
-	leaves, numeric := layout.Leaves(t)
-	o := &Ops[T]{size: t.Size(), leaves: leaves, name: t.String()}
+	runs, numeric := layout.Runs(t)
+	o := &Ops[T]{size: t.Size(), runs: runs, name: t.String()}
+	one := len(runs) == 1 && len(runs[0].Dims) == 0 && isInteger(runs[0].Kind) // a lone integer
 	switch {
 	case !numeric:
 		o.add = addNone
-	case len(leaves) == 1 && t.Size() == 8 && isInteger(leaves[0].Kind):
+	case one && t.Size() == 8:
 		o.add = addWord64
-	case len(leaves) == 1 && t.Size() == 4 && isInteger(leaves[0].Kind):
+	case one && t.Size() == 4:
 		o.add = addWord32
 	default:
 		o.add = addByCAS
@@ -221,34 +222,62 @@ func (o *Ops[T]) MustBeNumeric() {
 func (o *Ops[T]) Sum(a, b T) T {
 	o.MustBeNumeric()
 	pa, pb := unsafe.Pointer(&a), unsafe.Pointer(&b)
-	for _, l := range o.leaves {
-		x, y := unsafe.Add(pa, l.Off), unsafe.Add(pb, l.Off)
-		switch l.Kind {
-		case reflect.Int8, reflect.Uint8:
-			*(*uint8)(x) += *(*uint8)(y)
-		case reflect.Int16, reflect.Uint16:
-			*(*uint16)(x) += *(*uint16)(y)
-		case reflect.Int32, reflect.Uint32:
-			*(*uint32)(x) += *(*uint32)(y)
-		case reflect.Int, reflect.Uint, reflect.Uintptr:
-			if unsafe.Sizeof(uintptr(0)) == 8 {
-				*(*uint64)(x) += *(*uint64)(y)
-			} else {
-				*(*uint32)(x) += *(*uint32)(y)
-			}
-		case reflect.Int64, reflect.Uint64:
-			*(*uint64)(x) += *(*uint64)(y)
-		case reflect.Float32:
-			*(*float32)(x) += *(*float32)(y)
-		case reflect.Float64:
-			*(*float64)(x) += *(*float64)(y)
-		case reflect.Complex64:
-			*(*complex64)(x) += *(*complex64)(y)
-		case reflect.Complex128:
-			*(*complex128)(x) += *(*complex128)(y)
-		}
+	for _, r := range o.runs {
+		addRun(r.Kind, unsafe.Add(pa, r.Off), unsafe.Add(pb, r.Off), r.Dims)
 	}
 	return a
+}
+
+// addRun adds the scalars of kind k at x + the offsets dims spans to those
+// at y, looping over the outer dimensions and leaving the innermost to
+// addScalars.
+func addRun(k reflect.Kind, x, y unsafe.Pointer, dims []layout.Dim) {
+	switch len(dims) {
+	case 0:
+		addScalars(k, x, y, 1, 0)
+	case 1:
+		addScalars(k, x, y, dims[0].Count, dims[0].Stride)
+	default:
+		for i := range dims[0].Count {
+			off := i * dims[0].Stride
+			addRun(k, unsafe.Add(x, off), unsafe.Add(y, off), dims[1:])
+		}
+	}
+}
+
+// addScalars adds n scalars of kind k, stride bytes apart, at y to those at
+// x.
+func addScalars(k reflect.Kind, x, y unsafe.Pointer, n, stride uintptr) {
+	switch k {
+	case reflect.Int8, reflect.Uint8:
+		addN[uint8](x, y, n, stride)
+	case reflect.Int16, reflect.Uint16:
+		addN[uint16](x, y, n, stride)
+	case reflect.Int32, reflect.Uint32:
+		addN[uint32](x, y, n, stride)
+	case reflect.Int, reflect.Uint, reflect.Uintptr:
+		if unsafe.Sizeof(uintptr(0)) == 8 {
+			addN[uint64](x, y, n, stride)
+		} else {
+			addN[uint32](x, y, n, stride)
+		}
+	case reflect.Int64, reflect.Uint64:
+		addN[uint64](x, y, n, stride)
+	case reflect.Float32:
+		addN[float32](x, y, n, stride)
+	case reflect.Float64:
+		addN[float64](x, y, n, stride)
+	case reflect.Complex64:
+		addN[complex64](x, y, n, stride)
+	case reflect.Complex128:
+		addN[complex128](x, y, n, stride)
+	}
+}
+
+func addN[N uint8 | uint16 | uint32 | uint64 | float32 | float64 | complex64 | complex128](x, y unsafe.Pointer, n, stride uintptr) {
+	for i := range n {
+		*(*N)(unsafe.Add(x, i*stride)) += *(*N)(unsafe.Add(y, i*stride))
+	}
 }
 
 // LoadWords copies size bytes from src to dst, reading src with 8-byte

@@ -159,3 +159,53 @@ func TestWordsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestSumNested checks field-wise addition over arrays of structs of
+// arrays, whose runs have several dimensions, against the same sum
+// written out in Go.
+func TestSumNested(t *testing.T) {
+	type cell struct {
+		A int8
+		B [3]float32
+		C [2][2]uint16
+	}
+	type grid [5][4]cell
+	var a, b, want grid
+	n := 0
+	for i := range a {
+		for j := range a[i] {
+			n++
+			a[i][j] = cell{A: int8(n), B: [3]float32{float32(n), 0.5, -1}, C: [2][2]uint16{{uint16(n), 1}, {2, 3}}}
+			b[i][j] = cell{A: 100, B: [3]float32{1, 1, 1}, C: [2][2]uint16{{65535, 1}, {1, 1}}}
+			w := &want[i][j]
+			w.A = a[i][j].A + b[i][j].A // wraps
+			for k := range w.B {
+				w.B[k] = a[i][j].B[k] + b[i][j].B[k]
+			}
+			for k := range w.C {
+				for l := range w.C[k] {
+					w.C[k][l] = a[i][j].C[k][l] + b[i][j].C[k][l]
+				}
+			}
+		}
+	}
+	if got := For[grid]().Sum(a, b); got != want {
+		t.Errorf("Sum = %+v\nwant  %+v", got, want)
+	}
+}
+
+// TestOpsOfLargeTypesAreCheap checks that For costs in proportion to T's
+// fields, not its bytes: it once built an entry per scalar, 88 MB for a
+// 1 MiB array.
+func TestOpsOfLargeTypesAreCheap(t *testing.T) {
+	allocs := testing.AllocsPerRun(10, func() { For[[1 << 20]byte]() })
+	if allocs > 10 {
+		t.Errorf("For[[1 << 20]byte] made %v allocations", allocs)
+	}
+	o := For[[1 << 20]byte]()
+	var a, b [1 << 20]byte
+	a[0], a[1<<20-1], b[0], b[1<<20-1] = 1, 2, 3, 4
+	if s := o.Sum(a, b); s[0] != 4 || s[1<<20-1] != 6 {
+		t.Errorf("Sum of large arrays: first %d, last %d; want 4, 6", s[0], s[1<<20-1])
+	}
+}

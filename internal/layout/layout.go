@@ -42,7 +42,16 @@ func (e *TypeError) Error() string {
 	case e.Path != "":
 		where = "field " + e.Path
 	}
-	return fmt.Sprintf("type %s cannot live in shared memory: %s is a %s", e.Type, where, e.Kind)
+	return fmt.Sprintf("type %s cannot live in shared memory: %s is %s", e.Type, where, Article(e.Kind))
+}
+
+// Article returns noun with "a" or "an" before it, as its first letter
+// asks: "an interface", "a map", "an array".
+func Article(noun string) string {
+	if noun != "" && strings.ContainsRune("aeiouAEIOU", rune(noun[0])) {
+		return "an " + noun
+	}
+	return "a " + noun
 }
 
 // Unwrap makes errors.Is(err, ErrUnshareable) hold.
@@ -62,8 +71,15 @@ func Check(t reflect.Type) error {
 	if t.Size() == 0 {
 		return &TypeError{Type: t.String(), Kind: "zero-size type"}
 	}
+	if t.Size() > MaxSize {
+		return &TypeError{Type: t.String(), Kind: fmt.Sprintf("type of %d bytes, larger than the %d a segment holds", t.Size(), int64(MaxSize))}
+	}
 	return nil
 }
+
+// MaxSize bounds the types Check and Parse accept: 1 TiB, the largest
+// segment.
+const MaxSize = 1 << 40
 
 // firstUnshareable returns the path to the first part of t that cannot be
 // shared, and that part's type, or a nil type when all of t can be shared.
@@ -136,35 +152,67 @@ func Fingerprint(desc string) uint64 {
 	return h.Sum64()
 }
 
-// Leaf is one scalar inside a type: its byte offset and kind.
-type Leaf struct {
+// A Run is a set of scalars of one kind inside a type, found by a
+// rectangular walk: the scalar at Off plus i0*Dims[0].Stride +
+// i1*Dims[1].Stride + ... for every 0 <= ik < Dims[k].Count. A lone
+// scalar has no Dims; the elements of a [1<<20]uint8 are one run of one
+// dimension; field F of every element of a [100]struct{ A int8; F
+// [3]int64 } is one run of two dimensions.
+type Run struct {
 	Off  uintptr
 	Kind reflect.Kind
+	Dims []Dim // outermost first
 }
 
-// Leaves lists the scalars of t in memory order, expanding arrays and
-// structs, and reports whether all of them are numbers (integers, floats or
-// complex numbers), which is what field-wise addition needs.
-func Leaves(t reflect.Type) (leaves []Leaf, numeric bool) {
+// A Dim is one dimension of a Run.
+type Dim struct{ Count, Stride uintptr }
+
+// Runs describes the scalars of t as runs, one per scalar field of t's
+// structs however deep (so as many as t has distinct fields, not as many
+// as it has scalars: arrays cost a dimension, not a run per element, and
+// an array of arrays whose elements lie back to back is one dimension),
+// and reports whether all scalars are numbers (integers, floats or
+// complex numbers), which is what field-wise addition needs. Zero-length
+// arrays hold no runs.
+func Runs(t reflect.Type) (runs []Run, numeric bool) {
 	numeric = true
-	var walk func(t reflect.Type, off uintptr)
-	walk = func(t reflect.Type, off uintptr) {
+	var walk func(t reflect.Type, off uintptr, dims []Dim)
+	walk = func(t reflect.Type, off uintptr, dims []Dim) {
 		switch t.Kind() {
 		case reflect.Array:
-			for i := range t.Len() {
-				walk(t.Elem(), off+uintptr(i)*t.Elem().Size())
+			switch t.Len() {
+			case 0:
+			case 1:
+				walk(t.Elem(), off, dims)
+			default:
+				walk(t.Elem(), off, append(dims[:len(dims):len(dims)], Dim{uintptr(t.Len()), t.Elem().Size()}))
 			}
 		case reflect.Struct:
 			for i := range t.NumField() {
-				walk(t.Field(i).Type, off+t.Field(i).Offset)
+				walk(t.Field(i).Type, off+t.Field(i).Offset, dims)
 			}
 		default:
 			if t.Kind() == reflect.Bool {
 				numeric = false
 			}
-			leaves = append(leaves, Leaf{Off: off, Kind: t.Kind()})
+			runs = append(runs, Run{Off: off, Kind: t.Kind(), Dims: collapse(dims)})
 		}
 	}
-	walk(t, 0)
-	return leaves, numeric
+	walk(t, 0, nil)
+	return runs, numeric
+}
+
+// collapse merges the dimensions of a run wherever an outer dimension's
+// stride spans exactly the inner one, as the rows of a [3][4]int32 do, and
+// returns a copy.
+func collapse(dims []Dim) []Dim {
+	var out []Dim
+	for _, d := range dims {
+		out = append(out, d)
+		for n := len(out); n >= 2 && out[n-2].Stride == out[n-1].Count*out[n-1].Stride; n-- {
+			out[n-2] = Dim{out[n-2].Count * out[n-1].Count, out[n-1].Stride}
+			out = out[:n-1]
+		}
+	}
+	return out
 }

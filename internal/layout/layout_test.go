@@ -43,10 +43,10 @@ func TestCheckRefusesPointerTypes(t *testing.T) {
 		{reflect.TypeFor[string](), "it is a string"},
 		{reflect.TypeFor[[]int](), "it is a slice"},
 		{reflect.TypeFor[map[int]int](), "it is a map"},
-		{reflect.TypeFor[any](), "it is a interface"},
+		{reflect.TypeFor[any](), "it is an interface"},
 		{reflect.TypeFor[chan int](), "it is a chan"},
 		{reflect.TypeFor[func()](), "it is a func"},
-		{reflect.TypeFor[unsafe.Pointer](), "it is a unsafe.Pointer"},
+		{reflect.TypeFor[unsafe.Pointer](), "it is an unsafe.Pointer"},
 		{reflect.TypeFor[badOuter](), "field Inner.Name is a string"},
 		{reflect.TypeFor[[4]*int](), "element [i] is a ptr (*int)"},
 		{reflect.TypeFor[struct{ A [2]struct{ M map[string]int } }](), "field A[i].M is a map"},
@@ -175,7 +175,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if pt.Size < 0 || pt.Size > 1<<31 {
+		if pt.Size < 0 || pt.Size > MaxSize {
 			t.Fatalf("Parse(%q) size %d", s, pt.Size)
 		}
 		if pt.Size <= 1<<16 {
@@ -184,24 +184,96 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-func TestLeaves(t *testing.T) {
-	leaves, numeric := Leaves(reflect.TypeFor[point]())
-	want := []Leaf{{0, reflect.Int32}, {4, reflect.Int32}, {8, reflect.Float64}}
-	if !reflect.DeepEqual(leaves, want) || !numeric {
-		t.Errorf("Leaves(point) = %v, %v; want %v, true", leaves, numeric, want)
+func TestRuns(t *testing.T) {
+	type row struct {
+		A int8
+		F [3]int64
 	}
-	if _, numeric := Leaves(reflect.TypeFor[mixed]()); numeric {
-		t.Error("Leaves(mixed) numeric = true, want false (it has a bool)")
+	tests := []struct {
+		typ     reflect.Type
+		want    []Run
+		numeric bool
+	}{
+		{reflect.TypeFor[point](), []Run{{0, reflect.Int32, nil}, {4, reflect.Int32, nil}, {8, reflect.Float64, nil}}, true},
+		{reflect.TypeFor[[1 << 20]byte](), []Run{{0, reflect.Uint8, []Dim{{1 << 20, 1}}}}, true},
+		// Rows back to back collapse into one dimension.
+		{reflect.TypeFor[[3][4]int32](), []Run{{0, reflect.Int32, []Dim{{12, 4}}}}, true},
+		{reflect.TypeFor[[1000][1000][1000]uint8](), []Run{{0, reflect.Uint8, []Dim{{1e9, 1}}}}, true},
+		// A field of every element: a run per field, not per element.
+		{reflect.TypeFor[[100]row](), []Run{
+			{0, reflect.Int8, []Dim{{100, 32}}},
+			{8, reflect.Int64, []Dim{{100, 32}, {3, 8}}},
+		}, true},
+		{reflect.TypeFor[[1]int64](), []Run{{0, reflect.Int64, nil}}, true},
+		{reflect.TypeFor[struct {
+			A [0]bool
+			B uint16
+		}](), []Run{{0, reflect.Uint16, nil}}, true},
+		{reflect.TypeFor[[7]struct{}](), nil, true},
+	}
+	for _, tt := range tests {
+		runs, numeric := Runs(tt.typ)
+		if !reflect.DeepEqual(runs, tt.want) || numeric != tt.numeric {
+			t.Errorf("Runs(%v) = %v, %v; want %v, %v", tt.typ, runs, numeric, tt.want, tt.numeric)
+		}
+	}
+	if _, numeric := Runs(reflect.TypeFor[mixed]()); numeric {
+		t.Error("Runs(mixed) numeric = true, want false (it has a bool)")
 	}
 }
 
-func TestParseBoundsFormatWork(t *testing.T) {
-	for _, s := range []string{"[1000000000][1000000000]struct {}", "[70000][1000]struct { A [0]int8 }"} {
-		if _, err := Parse(s); err == nil {
-			t.Errorf("Parse(%q) accepted a type that would take too long to format", s)
+// TestDescribingLargeTypesIsCheap checks that describing a type costs in
+// proportion to its distinct fields, not its bytes: a 1 GB array is one
+// run and a few allocations.
+func TestDescribingLargeTypesIsCheap(t *testing.T) {
+	typ := reflect.TypeFor[[1 << 10][1 << 20]struct {
+		A uint8
+		B [3]float32
+	}]()
+	allocs := testing.AllocsPerRun(10, func() {
+		if err := Check(typ); err != nil {
+			t.Fatal(err)
+		}
+		Describe(typ)
+		if runs, _ := Runs(typ); len(runs) != 2 {
+			t.Fatalf("Runs: %d runs, want 2", len(runs))
+		}
+	})
+	if allocs > 40 {
+		t.Errorf("checking and describing a %d-byte type made %v allocations", typ.Size(), allocs)
+	}
+}
+
+func TestParseAcceptsWhatCheckAccepts(t *testing.T) {
+	for _, s := range []string{"[100000000]int64", "[1000000000][1000000000]struct {}", "[1099511627776]uint8",
+		"[70000][1000]struct { A [0]int8 }"} {
+		if _, err := Parse(s); err != nil {
+			t.Errorf("Parse(%q): %v", s, err)
 		}
 	}
-	if _, err := Parse("[1000][1000]int8"); err != nil {
-		t.Errorf("Parse of a million bytes: %v", err)
+	for _, s := range []string{"[1099511627777]uint8", "[549755813889]uint16", "struct { A [1099511627776]uint8; B uint8 }"} {
+		if _, err := Parse(s); err == nil {
+			t.Errorf("Parse(%q) accepted a type larger than MaxSize", s)
+		}
+	}
+	if err := Check(reflect.TypeFor[[MaxSize + 1]byte]()); err == nil {
+		t.Error("Check accepted a type larger than MaxSize")
+	}
+}
+
+func TestFormatIsBounded(t *testing.T) {
+	pt, err := Parse("[1000000000][1000000000]struct {}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := pt.Format(nil); !strings.HasSuffix(s, "…") || len(s) > 4*MaxFormat {
+		t.Errorf("Format of 10^18 empty structs: %d bytes ending %q, want at most %d ending in …", len(s), s[max(0, len(s)-10):], 4*MaxFormat)
+	}
+	pt, err = Parse("[1000][1000]int8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := pt.Format(make([]byte, pt.Size)); strings.Contains(s, "…") {
+		t.Error("Format of a million bytes was cut short")
 	}
 }

@@ -20,8 +20,6 @@ type Type struct {
 	Len    int     // arrays
 	Elem   *Type   // arrays
 	Fields []Field // structs
-
-	nodes int // values Format visits: bounded, since descriptors come from other processes
 }
 
 // Field is one field of a struct Type.
@@ -37,16 +35,13 @@ var scalarSize = map[string]int{
 	"complex64": 8, "complex128": 16,
 }
 
-// maxParseDepth bounds nesting, and maxNodes the values Format visits (an
-// array of a billion empty structs has size zero but is no quick print),
-// since descriptors come from files that any process with write access may
-// have scribbled on.
-const (
-	maxParseDepth = 32
-	maxNodes      = 1 << 26
-)
+// maxParseDepth bounds nesting, since descriptors come from files that any
+// process with write access may have scribbled on.
+const maxParseDepth = 32
 
-// Parse parses a descriptor produced by Describe.
+// Parse parses a descriptor produced by Describe. It accepts the types
+// Check accepts, and rejects nesting deeper than 32 levels below the top
+// and types larger than MaxSize bytes.
 func Parse(desc string) (*Type, error) {
 	p := parser{s: desc}
 	t, err := p.typ(0)
@@ -94,13 +89,13 @@ func (p *parser) typ(depth int) (*Type, error) {
 		if err != nil {
 			return nil, err
 		}
-		if elem.Size != 0 && n > math.MaxInt32/elem.Size || n > maxNodes/elem.nodes {
+		if elem.Size != 0 && n > MaxSize/elem.Size {
 			return nil, errors.New("array too large")
 		}
-		return &Type{Kind: "array", Len: n, Elem: elem, Size: n * elem.Size, Align: elem.Align, nodes: max(1, n*elem.nodes)}, nil
+		return &Type{Kind: "array", Len: n, Elem: elem, Size: n * elem.Size, Align: elem.Align}, nil
 	case strings.HasPrefix(p.s, "struct {"):
 		p.s = p.s[len("struct {"):]
-		t := &Type{Kind: "struct", Align: 1, nodes: 1}
+		t := &Type{Kind: "struct", Align: 1}
 		off := 0
 		for {
 			p.skipSpace()
@@ -126,13 +121,10 @@ func (p *parser) typ(depth int) (*Type, error) {
 			off = alignUp(off, ft.Align)
 			t.Fields = append(t.Fields, Field{Name: name, Off: off, Type: ft})
 			off += ft.Size
-			if off > math.MaxInt32 {
+			if off > MaxSize {
 				return nil, errors.New("struct too large")
 			}
 			t.Align = max(t.Align, ft.Align)
-			if t.nodes += ft.nodes; t.nodes > maxNodes {
-				return nil, errors.New("struct too large")
-			}
 		}
 		// gc pads a struct whose last field has size zero, so that a pointer
 		// to that field cannot point past the struct.
@@ -151,22 +143,35 @@ func (p *parser) typ(depth int) (*Type, error) {
 		if strings.HasPrefix(name, "complex") {
 			align = size / 2
 		}
-		return &Type{Kind: name, Size: size, Align: align, nodes: 1}, nil
+		return &Type{Kind: name, Size: size, Align: align}, nil
 	}
 }
 
 func alignUp(n, a int) int { return (n + a - 1) &^ (a - 1) }
 
+// MaxFormat bounds the values (scalars, arrays and structs) that Format
+// writes: an array of a billion empty structs has size zero but is no
+// quick print.
+const MaxFormat = 1 << 20
+
 // Format renders b, the little-endian bytes of a value of type t, the way
-// fmt's %+v renders Go values. b must be at least t.Size bytes long.
+// fmt's %+v renders Go values, up to MaxFormat values, then "…". b must be
+// at least t.Size bytes long.
 func (t *Type) Format(b []byte) string {
 	var sb strings.Builder
-	t.format(&sb, b)
+	budget := MaxFormat
+	t.format(&sb, b, &budget)
 	return sb.String()
 }
 
-func (t *Type) format(sb *strings.Builder, b []byte) {
+// format writes b as t to sb while budget lasts, and reports whether it
+// did not run out.
+func (t *Type) format(sb *strings.Builder, b []byte, budget *int) bool {
 	le := binary.LittleEndian
+	if *budget--; *budget < 0 {
+		sb.WriteString("…")
+		return false
+	}
 	switch t.Kind {
 	case "array":
 		sb.WriteByte('[')
@@ -174,7 +179,9 @@ func (t *Type) format(sb *strings.Builder, b []byte) {
 			if i > 0 {
 				sb.WriteByte(' ')
 			}
-			t.Elem.format(sb, b[i*t.Elem.Size:])
+			if !t.Elem.format(sb, b[i*t.Elem.Size:], budget) {
+				return false
+			}
 		}
 		sb.WriteByte(']')
 	case "struct":
@@ -184,7 +191,9 @@ func (t *Type) format(sb *strings.Builder, b []byte) {
 				sb.WriteByte(' ')
 			}
 			sb.WriteString(f.Name + ":")
-			f.Type.format(sb, b[f.Off:])
+			if !f.Type.format(sb, b[f.Off:], budget) {
+				return false
+			}
 		}
 		sb.WriteByte('}')
 	case "bool":
@@ -216,4 +225,5 @@ func (t *Type) format(sb *strings.Builder, b []byte) {
 		c := complex(math.Float64frombits(le.Uint64(b)), math.Float64frombits(le.Uint64(b[8:])))
 		sb.WriteString(strconv.FormatComplex(c, 'g', -1, 128))
 	}
+	return true
 }
