@@ -28,7 +28,7 @@ type object interface {
 var errDeferred = errors.New("deferred")
 
 func unsupported(o op, k kind) error {
-	return failf(statusBadRequest, fmt.Sprintf("operation %d is not supported by a %s", o, k))
+	return failf(statusBadRequest, fmt.Sprintf("operation %d is not supported by %s", o, k.withArticle()))
 }
 
 // newObject returns an empty object of kind k. capacity bounds a queue.
@@ -623,7 +623,7 @@ func (l *lockObj) handle(c *sconn, r request, w *frameWriter) error {
 		}
 		if l.holder == nil {
 			if s := l.grant(c); s != statusOK {
-				return failf(s, "lock acquired from a holder that disconnected")
+				return failf(s, statusText(s))
 			}
 			return nil
 		}

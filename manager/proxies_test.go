@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -329,6 +330,16 @@ func TestKindMismatch(t *testing.T) {
 	if _, err := OpenList[int](ctx, c, "thing"); !errors.Is(err, ErrKind) {
 		t.Errorf("OpenList of a dict's name = %v, want ErrKind", err)
 	}
+	// Messages name both kinds, each with its article.
+	if _, err := OpenEvent(ctx, c, "thing"); err == nil || !strings.HasSuffix(err.Error(), `: manager: "thing" is a dict, not an event`) {
+		t.Errorf("OpenEvent of a dict's name = %v", err)
+	}
+	if _, err := OpenEvent(ctx, c, "flag"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenDict[string, int](ctx, c, "flag"); err == nil || !strings.HasSuffix(err.Error(), `: manager: "flag" is an event, not a dict`) {
+		t.Errorf("OpenDict of an event's name = %v", err)
+	}
 	d, _ := OpenDict[string, int](ctx, c, "thing")
 	if ok, err := c.Remove(ctx, "thing"); !ok || err != nil {
 		t.Errorf("Remove = %v, %v", ok, err)
@@ -408,7 +419,8 @@ func TestLockHolderDisconnects(t *testing.T) {
 		go func() { got <- l2.Acquire(ctx) }()
 		time.Sleep(10 * time.Millisecond)
 		c1.Close()
-		if err := <-got; !errors.Is(err, ErrOwnerDead) {
+		err := <-got
+		if !errors.Is(err, ErrOwnerDead) {
 			t.Fatalf("Acquire after the holder disconnected = %v, want ErrOwnerDead", err)
 		}
 		if ok, _ := l2.Locked(ctx); !ok {
@@ -418,6 +430,24 @@ func TestLockHolderDisconnects(t *testing.T) {
 		// Reported once.
 		must(t, l2.Acquire(ctx))
 		must(t, l2.Release(ctx))
+
+		// A grant made at once says the same as one to a parked Acquire.
+		c3 := ts.dial(t)
+		l3, _ := OpenLock(ctx, c3, "L")
+		must(t, l3.Acquire(ctx))
+		c3.Close()
+		shmtest.WaitUntil(t, "the server to release the lock of a closed connection", func() bool {
+			locked, err := l2.Locked(ctx)
+			return err == nil && !locked
+		})
+		now := l2.Acquire(ctx)
+		if !errors.Is(now, ErrOwnerDead) {
+			t.Fatalf("Acquire of a dead holder's lock = %v, want ErrOwnerDead", now)
+		}
+		const want = `lock "L": manager: previous lock holder disconnected`
+		if err.Error() != want || now.Error() != want {
+			t.Errorf("OwnerDead reported as %q when parked and %q at once, want %q", err, now, want)
+		}
 	})
 }
 
@@ -607,8 +637,8 @@ func TestRemoveAnswersParked(t *testing.T) {
 		}
 	}
 	for range 3 {
-		if err := <-errs; !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("parked request on a removed object = %v, want fs.ErrNotExist", err)
+		if err := <-errs; !errors.Is(err, fs.ErrNotExist) || !strings.HasSuffix(err.Error(), ": manager: object removed") {
+			t.Errorf("parked request on a removed object = %v, want fs.ErrNotExist saying the object was removed", err)
 		}
 	}
 }

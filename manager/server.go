@@ -274,7 +274,7 @@ func (s *Server) attach(k kind, name string, mode uint64, capacity int64) (uint3
 		case mode == attachCreate:
 			return 0, failf(statusExists, fmt.Sprintf("%s %q exists", o.kind(), name))
 		case o.kind() != k:
-			return 0, failf(statusKind, fmt.Sprintf("%q is a %s, not a %s", name, o.kind(), k))
+			return 0, failf(statusKind, fmt.Sprintf("%q is %s, not %s", name, o.kind().withArticle(), k.withArticle()))
 		}
 		return id, nil
 	}
@@ -316,7 +316,7 @@ func (s *Server) remove(k kind, name string) (bool, error) {
 	}
 	o := s.object(id)
 	if k != 0 && o.kind() != k {
-		return false, failf(statusKind, fmt.Sprintf("%q is a %s, not a %s", name, o.kind(), k))
+		return false, failf(statusKind, fmt.Sprintf("%q is %s, not %s", name, o.kind().withArticle(), k.withArticle()))
 	}
 	delete(s.byName, name)
 	(*s.objects.Load())[id-1].obj.Store(nil)
@@ -663,7 +663,7 @@ func (c *sconn) replyLater(id uint64, s status, fill func(*frameWriter)) {
 	w := frameWriter{buf: c.out}
 	w.beginResponse(id, s)
 	if s != statusOK {
-		w.text(statusErr(s).Error())
+		w.text(statusText(s))
 	} else if fill != nil {
 		fill(&w)
 	}

@@ -61,6 +61,14 @@ func (k kind) String() string {
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
+// withArticle returns the kind's name after "a" or "an", for messages.
+func (k kind) withArticle() string {
+	if k == kindEvent {
+		return "an " + k.String()
+	}
+	return "a " + k.String()
+}
+
 // An op is a request's operation code. Object-less operations (below
 // opFirstObject) ignore the object field.
 type op uint16
