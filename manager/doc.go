@@ -46,7 +46,8 @@
 //
 // Every proxy method is one operation on the server, atomic with respect
 // to every other operation on the same object. Read-modify-write must go
-// through one: Dict.Add and Value.Add add on the server; CompareAndSwap
+// through one: Dict.Add and Value.Add add on the server, which refuses a
+// sum the proxy's type cannot hold before storing it; CompareAndSwap
 // compares encoded values; Update runs a function in the client and
 // stores its result only if the entry's version is unchanged, retrying
 // otherwise. Get followed by Set is not atomic, as d[k] += 1 through a

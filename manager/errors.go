@@ -27,8 +27,9 @@ var (
 	ErrKind = errors.New("manager: object has another kind")
 
 	// ErrType reports a value of the wrong type: a stored value that does
-	// not decode into the proxy's type, or Add on a value that is not a
-	// number.
+	// not decode into the proxy's type, Add on a value that is not a
+	// number, or an Add whose sum the proxy's type cannot hold (which
+	// stores nothing).
 	ErrType = errors.New("manager: wrong type")
 
 	// ErrIndex reports a list index out of range.

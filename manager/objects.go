@@ -238,7 +238,7 @@ func (m *mapObj) handle(c *sconn, r request, w *frameWriter) error {
 			m.set(kv[i], kv[i+1])
 		}
 	case opMapAdd:
-		key, delta := a.value(), a.value()
+		key, delta, t := a.value(), a.value(), a.numType()
 		if err := a.done(); err != nil {
 			return err
 		}
@@ -246,7 +246,7 @@ func (m *mapObj) handle(c *sconn, r request, w *frameWriter) error {
 		if e := m.get(key); e != nil {
 			old = e.val
 		}
-		sum, err := addNumbers(old, delta)
+		sum, err := addNumbers(old, delta, t)
 		if err != nil {
 			return err
 		}
@@ -335,11 +335,11 @@ func (v *valueObj) handle(c *sconn, r request, w *frameWriter) error {
 		v.store(val)
 		w.bool(true)
 	case opValueAdd:
-		delta := a.value()
+		delta, t := a.value(), a.numType()
 		if err := a.done(); err != nil {
 			return err
 		}
-		sum, err := addNumbers(v.val, delta)
+		sum, err := addNumbers(v.val, delta, t)
 		if err != nil {
 			return err
 		}

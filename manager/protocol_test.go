@@ -127,6 +127,25 @@ func handshaken(t *testing.T, ts *testServer) (net.Conn, *frameReader) {
 	return c, newFrameReader(c, DefaultMaxFrame)
 }
 
+// attachRaw opens or creates the object name of kind k over a connection
+// from handshaken, and returns its id.
+func attachRaw(t *testing.T, raw net.Conn, fr *frameReader, k kind, name string) uint32 {
+	t.Helper()
+	var w frameWriter
+	w.beginRequest(1, opAttach, 0)
+	w.uint(uint64(k))
+	w.text(name)
+	w.uint(attachOpenOrCreate)
+	w.int(0)
+	w.end()
+	raw.Write(w.buf)
+	var id uint64
+	res := results{it: readResponse(t, fr).results}
+	res.uint(&id)
+	must(t, res.done())
+	return uint32(id)
+}
+
 func readResponse(t *testing.T, fr *frameReader) response {
 	t.Helper()
 	body, err := fr.next()
@@ -465,22 +484,10 @@ func TestParkedIDReused(t *testing.T) {
 	l1, _ := OpenLock(ctx, c1, "L")
 	must(t, l1.Acquire(ctx))
 	raw, fr := handshaken(t, ts)
+	id := attachRaw(t, raw, fr, kindLock, "L")
 	var w frameWriter
-	w.beginRequest(1, opAttach, 0)
-	w.uint(uint64(kindLock))
-	w.text("L")
-	w.uint(attachOpen)
-	w.int(0)
-	w.end()
-	raw.Write(w.buf)
-	r := readResponse(t, fr)
-	var id uint64
-	res := results{it: r.results}
-	res.uint(&id)
-	must(t, res.done())
-	w.buf = w.buf[:0]
 	for range 2 {
-		w.beginRequest(5, opLockAcquire, uint32(id))
+		w.beginRequest(5, opLockAcquire, id)
 		w.int(-1)
 		w.end()
 	}
@@ -496,5 +503,52 @@ func TestParkedIDReused(t *testing.T) {
 	defer cancel()
 	if err := l2.Acquire(wctx); err != nil && !errors.Is(err, ErrOwnerDead) {
 		t.Fatalf("Acquire after the raw client left = %v", err)
+	}
+}
+
+// TestAddTypeArgument sends Adds by hand: the number type is optional, as
+// for clients that send none, and an unknown one is BadRequest.
+func TestAddTypeArgument(t *testing.T) {
+	ts := startServer(t, transports(t)[0])
+	raw, fr := handshaken(t, ts)
+	id := attachRaw(t, raw, fr, kindValue, "v")
+	var w frameWriter
+	for i, tc := range []struct {
+		delta  int64
+		typ    []uint64 // none, or the type argument
+		status status
+		sum    int64
+	}{
+		{100, []uint64{uint64(numInt8)}, statusOK, 100},
+		{100, []uint64{uint64(numInt8)}, statusType, 0}, // 200 overflows int8
+		{100, nil, statusOK, 200},                       // no type: any CBOR integer
+		{55, []uint64{uint64(numUint8)}, statusOK, 255},
+		{1, []uint64{uint64(numUint8)}, statusType, 0},
+		{1, []uint64{0}, statusBadRequest, 0},
+		{1, []uint64{uint64(numTypes)}, statusBadRequest, 0},
+		{1, []uint64{uint64(numInt16), uint64(numInt16)}, statusBadRequest, 0},
+	} {
+		delta := tc.delta
+		w.buf = w.buf[:0]
+		w.beginRequest(uint64(10+i), opValueAdd, id)
+		w.int(delta)
+		for _, typ := range tc.typ {
+			w.uint(typ)
+		}
+		w.end()
+		raw.Write(w.buf)
+		r := readResponse(t, fr)
+		if r.status != tc.status {
+			t.Errorf("Add %d with type %v: status %d, want %d", delta, tc.typ, r.status, tc.status)
+			continue
+		}
+		if r.status == statusOK {
+			var sum int64
+			res := results{it: r.results}
+			res.int(&sum)
+			if err := res.done(); err != nil || sum != tc.sum {
+				t.Errorf("Add %d with type %v = %d, %v; want %d", delta, tc.typ, sum, err, tc.sum)
+			}
+		}
 	}
 }
