@@ -293,3 +293,94 @@ func TestStartShutdown(t *testing.T) {
 	c2.Close()
 	c2.Close()
 }
+
+// waiting opens the queue Q and the lock L, parks a Get on one and an
+// Acquire on the other (the test watches the server to see both parked),
+// and waits to be killed.
+var waiting = process.Register("manager-test/parker", func(ctx context.Context, j clientJob) (struct{}, error) {
+	c, err := j.dial(ctx)
+	if err != nil {
+		return struct{}{}, err
+	}
+	q, err := OpenQueue[int](ctx, c, "Q", 0)
+	if err != nil {
+		return struct{}{}, err
+	}
+	l, err := OpenLock(ctx, c, "L")
+	if err != nil {
+		return struct{}{}, err
+	}
+	errs := make(chan error, 2)
+	go func() {
+		v, err := q.Get(ctx)
+		errs <- fmt.Errorf("Get returned %d, %v", v, err)
+	}()
+	go func() { errs <- fmt.Errorf("Acquire returned %v", l.Acquire(ctx)) }()
+	return struct{}{}, <-errs // either is a failure: both should wait to be killed
+})
+
+// parkedOn returns how many requests are parked on the object named name
+// of the server.
+func parkedOn(s *Server, name string) int {
+	s.omu.Lock()
+	id := s.byName[name]
+	s.omu.Unlock()
+	switch o := s.object(id).(type) {
+	case *queueObj:
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return len(o.getters) + len(o.putters)
+	case *lockObj:
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return len(o.waiters)
+	}
+	return 0
+}
+
+// TestParkedClientKilled kills a client process while it has a Get and an
+// Acquire parked, and reaps it: its socket is closed then, although the
+// server may not have noticed yet. A Put that follows must not hand its
+// item to the dead client, nor a Release the lock: the item stays for the
+// next Get, and the lock is free, with no owner death to report.
+func TestParkedClientKilled(t *testing.T) {
+	for _, tr := range []struct {
+		name  string
+		noShm bool
+	}{{"shm", false}, {"unix", true}} {
+		t.Run(tr.name, func(t *testing.T) {
+			ts := startServer(t, transport{name: "unix", network: "unix"})
+			c, c2 := ts.dial(t), ts.dial(t)
+			q, _ := OpenQueue[int](ctx, c, "Q", 0)
+			l, _ := OpenLock(ctx, c, "L")
+			l2, _ := OpenLock(ctx, c2, "L")
+			const trials = 20
+			for trial := range trials {
+				must(t, l.Acquire(ctx))
+				p, err := waiting.Start(clientJob{Network: "unix", Address: ts.address, NoShm: tr.noShm})
+				must(t, err)
+				shmtest.WaitUntil(t, "the client to park a Get and an Acquire", func() bool {
+					return parkedOn(ts.Server, "Q") == 1 && parkedOn(ts.Server, "L") == 1
+				}, p)
+				must(t, p.Kill())
+				p.Join(ctx)
+				must(t, q.Put(ctx, trial))
+				if v, ok, err := q.TryGet(ctx); !ok || v != trial || err != nil {
+					t.Fatalf("trial %d: TryGet after a Put that followed the parked getter's death = %d, %v, %v; want the item",
+						trial, v, ok, err)
+				}
+				must(t, l.Release(ctx))
+				if ok, err := l2.TryAcquire(ctx); !ok || err != nil {
+					t.Fatalf("trial %d: TryAcquire after a Release that followed the parked waiter's death = %v, %v; want true, nil",
+						trial, ok, err)
+				}
+				must(t, l2.Release(ctx))
+				shmtest.WaitUntil(t, "the server to drop the dead connection", func() bool {
+					ts.omu.Lock()
+					defer ts.omu.Unlock()
+					return len(ts.conns) == 2
+				})
+			}
+		})
+	}
+}

@@ -697,20 +697,15 @@ func TestCancelUnanswered(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Acquire returned after %v", d)
 	}
-	// c2 closed that connection; once the server gets to it, whatever
-	// it granted there (here: the lock, on l1's Release) is released as
-	// a dead holder's, and c2's next call, on a new connection, can take
-	// the lock.
+	// c2 closed that connection, so l1's Release does not grant the
+	// lock to the Acquire still parked there (its socket is closed at
+	// the other end, though the server's reader, stuck on the Cancel,
+	// has not seen it), and c2's next call, on a new connection, takes
+	// the lock with no owner death to report.
 	must(t, l1.Release(ctx))
 	close(stuck)
-	var err error
-	shmtest.WaitUntil(t, "the lock to be released", func() bool {
-		var ok bool
-		ok, err = l2.TryAcquire(ctx)
-		return ok
-	})
-	if !errors.Is(err, ErrOwnerDead) {
-		t.Errorf("TryAcquire after the closed connection's grant = %v, want ErrOwnerDead", err)
+	if ok, err := l2.TryAcquire(ctx); !ok || err != nil {
+		t.Errorf("TryAcquire after the closed connection's Acquire was passed over = %v, %v; want true, nil", ok, err)
 	}
 }
 

@@ -407,7 +407,8 @@ func maxShmConns() int32 { return int32(2 * runtime.NumCPU()) }
 // sconn is the server's side of one client connection.
 type sconn struct {
 	s    *Server
-	nc   net.Conn // the accepted connection
+	raw  net.Conn // the socket as accepted, under TLS if any
+	nc   net.Conn // the accepted connection, or TLS over it
 	conn net.Conn // where requests arrive: nc, or a shared-memory pair
 	fr   *frameReader
 
@@ -427,6 +428,7 @@ type sconn struct {
 	held    map[*lockObj]struct{}
 
 	draining atomic.Bool
+	broken   atomic.Bool   // a write failed
 	shm      bool          // counted in Server.shmConns
 	done     chan struct{} // closed when serve returns
 	release  func()        // frees the transport (shared memory)
@@ -440,6 +442,7 @@ type parked struct {
 func newSconn(s *Server, nc net.Conn) *sconn {
 	return &sconn{
 		s:       s,
+		raw:     nc,
 		nc:      nc,
 		conn:    nc,
 		kick:    make(chan struct{}, 1),
@@ -693,6 +696,7 @@ func (c *sconn) flush() error {
 	}
 	c.spare = buf[:0]
 	if err != nil {
+		c.broken.Store(true)
 		c.conn.Close()
 	}
 	return err
@@ -762,10 +766,18 @@ func (c *sconn) cancel(id uint64) {
 	}
 }
 
-func (c *sconn) closingNow() bool {
+// deliverable reports whether an answer to a parked request can still
+// reach the client: the connection is not ending, no write to it has
+// failed, and its socket is not closed at the other end. The last matters
+// because a client process that dies leaves its socket closed at once but
+// is noticed by the request loop only when its read fails (and over
+// shared memory, when the socket's monitor has woken the loop): a parked
+// Get answered in between would take an item nobody receives.
+func (c *sconn) deliverable() bool {
 	c.pmu.Lock()
-	defer c.pmu.Unlock()
-	return c.closing
+	closing := c.closing
+	c.pmu.Unlock()
+	return !closing && !c.broken.Load() && !peerGone(c.raw)
 }
 
 func (c *sconn) addHeld(l *lockObj) {
