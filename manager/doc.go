@@ -38,7 +38,10 @@
 //
 // Requests and responses are framed and CBOR-encoded, with limits on frame
 // size (Options.MaxFrame), nesting and collection lengths, so a malformed
-// or hostile peer gets an error or a closed connection, never a crash. A
+// or hostile peer gets an error or a closed connection, never a crash.
+// Memory for a frame is taken as its bytes arrive, and a server bounds the
+// memory of all its connections' frames in progress (Options.MaxBuffered),
+// so connections that announce large frames and stall cost it little. A
 // panic in a handler becomes an ErrServer reply; the server keeps serving.
 // docs/protocol.md specifies the protocol.
 //

@@ -45,6 +45,18 @@ type Options struct {
 	// ones are refused. 0 means DefaultMaxFrame.
 	MaxFrame int
 
+	// MaxBuffered bounds, on a server, the bytes held for frames longer
+	// than 64 KiB, all connections together. Each connection reads into
+	// 64 KiB of its own, which is not counted; a longer frame's buffer
+	// grows as its bytes arrive, and the growth is counted until the
+	// frame has been handled. A connection whose frame would take the
+	// total past MaxBuffered is answered TooLarge and closed (what it
+	// sent before was handled; that frame has no effect), and the other
+	// connections are served on. 0 means 4 × MaxFrame (64 MiB by
+	// default); smaller values are raised to MaxFrame, so that a frame
+	// of any allowed size fits while no other is buffered.
+	MaxBuffered int
+
 	// HandshakeTimeout bounds the handshake on a new connection. 0 means
 	// 10 seconds.
 	HandshakeTimeout time.Duration
@@ -61,6 +73,14 @@ func (o *Options) maxFrame() int {
 		return DefaultMaxFrame
 	}
 	return min(max(o.MaxFrame, minMaxFrame), maxMaxFrame)
+}
+
+func (o *Options) maxBuffered() int64 {
+	frame := int64(o.maxFrame())
+	if o == nil || o.MaxBuffered == 0 {
+		return 4 * frame
+	}
+	return max(int64(o.MaxBuffered), frame)
 }
 
 func (o *Options) handshakeTimeout() time.Duration {
@@ -87,6 +107,7 @@ type Server struct {
 	uid      int                       // the server's user, allowed on Unix sockets
 	testHook func(r request)           // called before each request is handled
 	shmConns atomic.Int32              // connections offered shared memory, open
+	buffered frameBudget               // bytes of frame buffers beyond each connection's first
 }
 
 const (
@@ -107,6 +128,7 @@ func NewServer(opts *Options) *Server {
 	if opts != nil {
 		s.opts = *opts
 	}
+	s.buffered.limit = s.opts.maxBuffered()
 	s.log = s.opts.Logger
 	if s.log == nil {
 		s.log = slog.New(errorsOnly{slog.Default().Handler()})
@@ -475,6 +497,8 @@ func (c *sconn) serve(unix bool) {
 		defer c.s.shmConns.Add(-1)
 	}
 	c.fr = newFrameReader(c.conn, c.s.opts.maxFrame())
+	c.fr.budget = &c.s.buffered
+	defer c.fr.release()
 	c.run()
 	c.conn.Close()
 }
@@ -556,7 +580,7 @@ func (c *sconn) loop() {
 	for {
 		body, err := c.fr.next()
 		if err != nil {
-			if errors.Is(err, errFrameTooLarge) {
+			if errors.Is(err, errFrameTooLarge) || errors.Is(err, errFrameBudget) {
 				c.protocolError(statusTooLarge, err)
 			}
 			return
