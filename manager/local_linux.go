@@ -237,6 +237,13 @@ func peerGone(nc net.Conn) bool {
 	return err != nil || gone
 }
 
+// ownedBySelf reports whether the file at path, not followed if it is a
+// symbolic link, belongs to this process's effective user.
+func ownedBySelf(path string) bool {
+	var st unix.Stat_t
+	return unix.Lstat(path, &st) == nil && int(st.Uid) == os.Geteuid()
+}
+
 // peerAllowed reports whether the user at the other end of a Unix socket
 // may connect: the server's own user, one listed in AllowUIDs, or any
 // with AnyUID.

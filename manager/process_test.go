@@ -6,10 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/shmkit/shmkit/internal/proc"
 	"github.com/shmkit/shmkit/internal/shmtest"
 	"github.com/shmkit/shmkit/process"
 )
@@ -383,4 +387,121 @@ func TestParkedClientKilled(t *testing.T) {
 			}
 		})
 	}
+}
+
+// managerParent starts a Manager, writes its socket's directory and its
+// server's pid to the pipe it inherits, and waits to be killed.
+var managerParent = process.Register("manager-test/managerParent", func(ctx context.Context, _ struct{}) (struct{}, error) {
+	m, err := Start(ctx, nil)
+	if err != nil {
+		return struct{}{}, err
+	}
+	_, address := m.Address()
+	f := process.InheritedFiles()[0]
+	_, err = fmt.Fprintf(f, "%s %d\n", filepath.Dir(address), m.Process().Pid())
+	f.Close()
+	if err != nil {
+		return struct{}{}, err
+	}
+	<-ctx.Done()
+	return struct{}{}, m.Shutdown(context.Background())
+})
+
+// privateTempDir points os.TempDir at a new directory for the rest of the
+// test, so that tests see only the manager directories they make. Its
+// path is short: a socket's path has at most 107 bytes.
+func privateTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "mgr")
+	must(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Setenv("TMPDIR", dir)
+	return dir
+}
+
+// killedManagerParent starts a process that starts a Manager, kills it
+// with SIGKILL, waits for its server to die with it, and returns the
+// directory the Manager's socket was in.
+func killedManagerParent(t *testing.T) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	must(t, err)
+	defer r.Close()
+	p, err := managerParent.Start(struct{}{}, process.Files(w))
+	w.Close()
+	must(t, err)
+	var dir string
+	var server int
+	if _, err := fmt.Fscan(r, &dir, &server); err != nil {
+		p.Kill()
+		t.Fatalf("reading the manager's directory: %v (the parent: %v)", err, p.Join(ctx))
+	}
+	must(t, p.Kill())
+	p.Join(ctx)
+	// The server is a daemon: the kernel kills it with its parent.
+	shmtest.WaitUntil(t, "the killed parent's server to die", func() bool { return !proc.Alive(server, 0, 0) })
+	if _, err := os.Stat(filepath.Join(dir, "socket")); err != nil {
+		t.Fatalf("the killed parent's socket: %v; want it left behind", err)
+	}
+	return dir
+}
+
+// TestStartRemovesKilledParentsDir kills a process that started a Manager:
+// neither it nor its server can remove the socket's directory. The next
+// Start removes it.
+func TestStartRemovesKilledParentsDir(t *testing.T) {
+	privateTempDir(t)
+	dir := killedManagerParent(t)
+	m, err := Start(ctx, nil)
+	must(t, err)
+	defer func() { must(t, m.Shutdown(ctx)) }()
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the directory %s of a killed Manager's parent after the next Start: %v; want it removed", dir, err)
+	}
+}
+
+// TestStaleDirs checks which manager directories are stale: only those of
+// dead owners in this pid namespace, never a live Manager's nor one being
+// set up.
+func TestStaleDirs(t *testing.T) {
+	tmp := privateTempDir(t)
+	live, err := Start(ctx, nil)
+	must(t, err)
+	defer func() { must(t, live.Shutdown(ctx)) }()
+	dead := killedManagerParent(t)
+	mkdir := func(pattern string) string {
+		t.Helper()
+		d, err := os.MkdirTemp(tmp, pattern)
+		must(t, err)
+		return d
+	}
+	settingUp := mkdir(dirPattern()) // ours, with no socket yet
+	legacy := mkdir(dirPrefix)       // records no owner
+	owner, ns, ok := dirOwner(filepath.Base(dead))
+	if !ok {
+		t.Fatalf("no owner in the name of %s", dead)
+	}
+	elsewhere := mkdir(fmt.Sprintf("%s%d-%d-%d-", dirPrefix, owner.Pid, owner.Start, ns+1)) // another pid namespace
+	link := filepath.Join(tmp, filepath.Base(dead)+"9")
+	must(t, os.Symlink(dead, link))
+	stale, err := StaleDirs()
+	must(t, err)
+	if !slices.Equal(stale, []string{dead}) {
+		t.Errorf("StaleDirs = %q, want only %q", stale, dead)
+	}
+	removed, err := RemoveStaleDirs()
+	must(t, err)
+	if !slices.Equal(removed, []string{dead}) {
+		t.Errorf("RemoveStaleDirs = %q, want only %q", removed, dead)
+	}
+	_, address := live.Address()
+	for _, d := range []string{filepath.Dir(address), settingUp, legacy, elsewhere, link} {
+		if _, err := os.Lstat(d); err != nil {
+			t.Errorf("%s after RemoveStaleDirs: %v; want it kept", d, err)
+		}
+	}
+	if _, err := os.Stat(dead); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s after RemoveStaleDirs: %v; want it removed", dead, err)
+	}
+	must(t, live.Client().Ping(ctx))
 }

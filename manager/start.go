@@ -70,8 +70,15 @@ type Manager struct {
 // Unix socket in a new private directory, and connects a client to it.
 // Only opts' AuthKey, AllowUIDs, AnyUID, NoSharedMemory, MaxFrame and
 // MaxBuffered apply to the worker.
+//
+// The directory, under os.TempDir, is named shmkit-manager- followed by
+// this process's identity, so that once this process has died without
+// Shutdown (killed, say) the directory can be told to be stale: Start
+// first removes such directories of this user (see RemoveStaleDirs), and
+// so does `shmkit gc`.
 func Start(ctx context.Context, opts *Options) (*Manager, error) {
-	dir, err := os.MkdirTemp("", "shmkit-manager-")
+	RemoveStaleDirs() // best effort: what killed processes left behind
+	dir, err := os.MkdirTemp("", dirPattern())
 	if err != nil {
 		return nil, err
 	}
