@@ -64,6 +64,19 @@ func (a *args) text() string { return arg[string](a, "a text string") }
 
 func (a *args) timeout() time.Duration { return time.Duration(a.int()) }
 
+// numType returns the optional last argument of an Add, the type its sum
+// must fit, or numAny if there is none.
+func (a *args) numType() numType {
+	if a.err != nil || len(a.it) == 0 {
+		return numAny
+	}
+	t := a.uint()
+	if a.err == nil && (t == uint64(numAny) || t >= uint64(numTypes)) {
+		a.fail("unknown number type %d", t)
+	}
+	return numType(t)
+}
+
 // rest returns the remaining items, each checked with value().
 func (a *args) rest() [][]byte {
 	var out [][]byte

@@ -227,7 +227,7 @@ func (d *Dict[K, V]) SetIn(b *Batch, key K, val V) *Future[struct{}] {
 
 // AddIn queues an Add in b.
 func (d *Dict[K, V]) AddIn(b *Batch, key K, delta V) *Future[V] {
-	return queue(b, d.r, opMapAdd, &Future[V]{decode: true}, func(w *frameWriter) error { return put2(w, key, delta) })
+	return queue(b, d.r, opMapAdd, &Future[V]{decode: true}, addArgs[V](func(w *frameWriter) error { return put2(w, key, delta) }))
 }
 
 // AppendIn queues an Append in b; the result is the new length.
@@ -247,5 +247,5 @@ func (v *Value[T]) StoreIn(b *Batch, x T) *Future[struct{}] {
 
 // AddIn queues an Add in b.
 func (v *Value[T]) AddIn(b *Batch, delta T) *Future[T] {
-	return queue(b, v.r, opValueAdd, &Future[T]{decode: true}, func(w *frameWriter) error { return appendItem(w, delta) })
+	return queue(b, v.r, opValueAdd, &Future[T]{decode: true}, addArgs[T](func(w *frameWriter) error { return appendItem(w, delta) }))
 }

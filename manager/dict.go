@@ -135,9 +135,11 @@ func (d *Dict[K, V]) SetMany(ctx context.Context, m map[K]V) error {
 
 // Add atomically adds delta to the number under key (a missing key counts
 // as zero) and returns the sum. V must be a number type; integers add
-// exactly, and a stored value that is not a number is ErrType.
+// exactly. A stored value that is not a number, and a sum that V cannot
+// hold (an int8 past 127, a float32 overflowing to infinity, a float for
+// an integer type), are ErrType, and then nothing is stored.
 func (d *Dict[K, V]) Add(ctx context.Context, key K, delta V) (V, error) {
-	return valueOp[V](ctx, d.r, opMapAdd, func(w *frameWriter) error { return put2(w, key, delta) })
+	return valueOp[V](ctx, d.r, opMapAdd, addArgs[V](func(w *frameWriter) error { return put2(w, key, delta) }))
 }
 
 // CompareAndSwap stores new under key if the value there encodes equal to

@@ -38,7 +38,10 @@
 //
 // Requests and responses are framed and CBOR-encoded, with limits on frame
 // size (Options.MaxFrame), nesting and collection lengths, so a malformed
-// or hostile peer gets an error or a closed connection, never a crash. A
+// or hostile peer gets an error or a closed connection, never a crash.
+// Memory for a frame is taken as its bytes arrive, and a server bounds the
+// memory of all its connections' frames in progress (Options.MaxBuffered),
+// so connections that announce large frames and stall cost it little. A
 // panic in a handler becomes an ErrServer reply; the server keeps serving.
 // docs/protocol.md specifies the protocol.
 //
@@ -46,7 +49,8 @@
 //
 // Every proxy method is one operation on the server, atomic with respect
 // to every other operation on the same object. Read-modify-write must go
-// through one: Dict.Add and Value.Add add on the server; CompareAndSwap
+// through one: Dict.Add and Value.Add add on the server, which refuses a
+// sum the proxy's type cannot hold before storing it; CompareAndSwap
 // compares encoded values; Update runs a function in the client and
 // stores its result only if the entry's version is unchanged, retrying
 // otherwise. Get followed by Set is not atomic, as d[k] += 1 through a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"strings"
 )
 
 // Errors callers branch on. Errors returned by proxies wrap one of these, or
@@ -26,8 +27,9 @@ var (
 	ErrKind = errors.New("manager: object has another kind")
 
 	// ErrType reports a value of the wrong type: a stored value that does
-	// not decode into the proxy's type, or Add on a value that is not a
-	// number.
+	// not decode into the proxy's type, Add on a value that is not a
+	// number, or an Add whose sum the proxy's type cannot hold (which
+	// stores nothing).
 	ErrType = errors.New("manager: wrong type")
 
 	// ErrIndex reports a list index out of range.
@@ -86,6 +88,23 @@ func statusErr(s status) error {
 		return ErrTooLarge
 	}
 	return ErrProtocol
+}
+
+// statusText describes s in a reply that has no message of its own: a
+// grant with OwnerDead, and the end of a parked request. RemoteError.Error
+// puts "manager: " in front, so the text of a sentinel goes without it.
+func statusText(s status) string {
+	switch s {
+	case statusTimeout:
+		return "timed out"
+	case statusCanceled:
+		return "canceled"
+	case statusClosed:
+		return "connection closing"
+	case statusNotFound:
+		return "object removed"
+	}
+	return strings.TrimPrefix(statusErr(s).Error(), "manager: ")
 }
 
 // RemoteError is an error status returned by the server. It unwraps to the

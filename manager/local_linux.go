@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -207,6 +208,40 @@ func closeFiles(fs []*os.File) {
 	for _, f := range fs {
 		f.Close()
 	}
+}
+
+// peerGone reports whether the kernel has seen the other end of the
+// socket nc close or fail. The kernel closes a process's sockets as it
+// dies, SIGKILL included, before its parent can reap it, so this learns of
+// a dead peer before any read on nc returns. It does not read: it polls
+// with no timeout. A connection that is not a socket reports false; one
+// already closed here reports true.
+func peerGone(nc net.Conn) bool {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	gone := false
+	err = rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+		n, err := unix.Poll(fds, 0)
+		for err == unix.EINTR {
+			n, err = unix.Poll(fds, 0)
+		}
+		gone = err == nil && n > 0 && fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0
+	})
+	return err != nil || gone
+}
+
+// ownedBySelf reports whether the file at path, not followed if it is a
+// symbolic link, belongs to this process's effective user.
+func ownedBySelf(path string) bool {
+	var st unix.Stat_t
+	return unix.Lstat(path, &st) == nil && int(st.Uid) == os.Geteuid()
 }
 
 // peerAllowed reports whether the user at the other end of a Unix socket

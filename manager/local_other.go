@@ -21,6 +21,14 @@ func (r *localRings) close()                                             {}
 func recvWithFile(c *net.UnixConn, b []byte) (*os.File, error)           { return nil, errNoShm }
 func listenUnix(path string) (net.Listener, error)                       { return net.Listen("unix", path) }
 
+// peerGone cannot ask the kernel on this platform; the request loop
+// learns of a dead peer when its read fails.
+func peerGone(nc net.Conn) bool { return false }
+
+// ownedBySelf cannot tell a file's owner on this platform, so it owns
+// none.
+func ownedBySelf(path string) bool { return false }
+
 // peerAllowed cannot identify Unix-socket peers on this platform, so only
 // AnyUID admits them.
 func (s *Server) peerAllowed(nc net.Conn) (bool, error) { return s.opts.AnyUID, nil }

@@ -46,8 +46,14 @@ func transports(t testing.TB) []transport {
 // forEachTransport runs f in a subtest per transport, each with its own
 // server.
 func forEachTransport(t *testing.T, f func(t *testing.T, ts *testServer)) {
+	forEachTransportWith(t, func(*Server) {}, f)
+}
+
+// forEachTransportWith is forEachTransport with each server adjusted by
+// prepare before it serves.
+func forEachTransportWith(t *testing.T, prepare func(*Server), f func(t *testing.T, ts *testServer)) {
 	for _, tr := range transports(t) {
-		t.Run(tr.name, func(t *testing.T) { f(t, startServer(t, tr)) })
+		t.Run(tr.name, func(t *testing.T) { f(t, startServer(t, tr, prepare)) })
 	}
 }
 

@@ -28,7 +28,7 @@ type object interface {
 var errDeferred = errors.New("deferred")
 
 func unsupported(o op, k kind) error {
-	return failf(statusBadRequest, fmt.Sprintf("operation %d is not supported by a %s", o, k))
+	return failf(statusBadRequest, fmt.Sprintf("operation %d is not supported by %s", o, k.withArticle()))
 }
 
 // newObject returns an empty object of kind k. capacity bounds a queue.
@@ -238,7 +238,7 @@ func (m *mapObj) handle(c *sconn, r request, w *frameWriter) error {
 			m.set(kv[i], kv[i+1])
 		}
 	case opMapAdd:
-		key, delta := a.value(), a.value()
+		key, delta, t := a.value(), a.value(), a.numType()
 		if err := a.done(); err != nil {
 			return err
 		}
@@ -246,7 +246,7 @@ func (m *mapObj) handle(c *sconn, r request, w *frameWriter) error {
 		if e := m.get(key); e != nil {
 			old = e.val
 		}
-		sum, err := addNumbers(old, delta)
+		sum, err := addNumbers(old, delta, t)
 		if err != nil {
 			return err
 		}
@@ -335,11 +335,11 @@ func (v *valueObj) handle(c *sconn, r request, w *frameWriter) error {
 		v.store(val)
 		w.bool(true)
 	case opValueAdd:
-		delta := a.value()
+		delta, t := a.value(), a.numType()
 		if err := a.done(); err != nil {
 			return err
 		}
-		sum, err := addNumbers(v.val, delta)
+		sum, err := addNumbers(v.val, delta, t)
 		if err != nil {
 			return err
 		}
@@ -551,6 +551,24 @@ func (w *waiter) finish(s status, fill func(*frameWriter)) {
 	w.c.replyLater(w.id, s, fill)
 }
 
+// takeLive removes and returns the longest-waiting request in *ws whose
+// answer can still be delivered (see sconn.deliverable), or nil if there
+// is none. Requests of connections that are gone or ending are answered
+// Closed and dropped on the way, so that an item, a lock or a parked Put's
+// value is never handed to a client that cannot receive the answer; it
+// goes to the next one instead. The object's mutex must be held.
+func takeLive(ws *[]*waiter) *waiter {
+	for len(*ws) > 0 {
+		w := (*ws)[0]
+		*ws = remove(*ws, w)
+		if w.c.deliverable() {
+			return w
+		}
+		w.finish(statusClosed, nil)
+	}
+	return nil
+}
+
 // remove deletes w from a FIFO of waiters.
 func remove(ws []*waiter, w *waiter) []*waiter {
 	for i, x := range ws {
@@ -623,7 +641,7 @@ func (l *lockObj) handle(c *sconn, r request, w *frameWriter) error {
 		}
 		if l.holder == nil {
 			if s := l.grant(c); s != statusOK {
-				return failf(s, "lock acquired from a holder that disconnected")
+				return failf(s, statusText(s))
 			}
 			return nil
 		}
@@ -648,21 +666,13 @@ func (l *lockObj) handle(c *sconn, r request, w *frameWriter) error {
 	return nil
 }
 
-// release hands the lock to the first waiter whose connection is open, if
-// any.
+// release hands the lock to the first waiter that can receive the grant,
+// if any. A grant to a client that is gone would be released again, as a
+// dead holder's, and tell the next holder ErrOwnerDead for nothing.
 func (l *lockObj) release() {
 	l.holder = nil
-	for len(l.waiters) > 0 {
-		next := l.waiters[0]
-		l.waiters = remove(l.waiters, next)
-		if next.c.closingNow() {
-			// Its connection is ending: a grant would be released
-			// again at once, as a dead holder's.
-			next.finish(statusClosed, nil)
-			continue
-		}
+	if next := takeLive(&l.waiters); next != nil {
 		next.finish(l.grant(next.c), nil)
-		return
 	}
 }
 
@@ -719,15 +729,9 @@ func (q *queueObj) handle(c *sconn, r request, w *frameWriter) error {
 		if err := a.done(); err != nil {
 			return err
 		}
-		// Hand the value to the longest-waiting getter whose connection
-		// is still open, so that it is not lost with a closing one.
-		for len(q.getters) > 0 {
-			g := q.getters[0]
-			q.getters = remove(q.getters, g)
-			if g.c.closingNow() {
-				g.finish(statusClosed, nil)
-				continue
-			}
+		// Hand the value to the longest-waiting getter that can
+		// receive it, so that it is not lost with a dead one.
+		if g := takeLive(&q.getters); g != nil {
 			v := bytes.Clone(val)
 			g.finish(statusOK, func(w *frameWriter) { w.item(v) })
 			return nil
@@ -744,9 +748,9 @@ func (q *queueObj) handle(c *sconn, r request, w *frameWriter) error {
 		}
 		if q.len() > 0 {
 			w.item(q.pop())
-			if len(q.putters) > 0 {
-				p := q.putters[0]
-				q.putters = remove(q.putters, p)
+			// A dead putter's value is not stored, as when its
+			// connection's end is noticed first.
+			if p := takeLive(&q.putters); p != nil {
 				q.push(p.val)
 				p.finish(statusOK, nil)
 			}
@@ -787,7 +791,11 @@ func (e *eventObj) handle(c *sconn, r request, w *frameWriter) error {
 		}
 		e.set = true
 		for _, wt := range e.waiters {
-			wt.finish(statusOK, nil)
+			s := statusClosed
+			if wt.c.deliverable() {
+				s = statusOK
+			}
+			wt.finish(s, nil)
 		}
 		clear(e.waiters)
 		e.waiters = e.waiters[:0]

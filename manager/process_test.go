@@ -6,10 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/shmkit/shmkit/internal/proc"
 	"github.com/shmkit/shmkit/internal/shmtest"
 	"github.com/shmkit/shmkit/process"
 )
@@ -292,4 +296,212 @@ func TestStartShutdown(t *testing.T) {
 	}
 	c2.Close()
 	c2.Close()
+}
+
+// waiting opens the queue Q and the lock L, parks a Get on one and an
+// Acquire on the other (the test watches the server to see both parked),
+// and waits to be killed.
+var waiting = process.Register("manager-test/parker", func(ctx context.Context, j clientJob) (struct{}, error) {
+	c, err := j.dial(ctx)
+	if err != nil {
+		return struct{}{}, err
+	}
+	q, err := OpenQueue[int](ctx, c, "Q", 0)
+	if err != nil {
+		return struct{}{}, err
+	}
+	l, err := OpenLock(ctx, c, "L")
+	if err != nil {
+		return struct{}{}, err
+	}
+	errs := make(chan error, 2)
+	go func() {
+		v, err := q.Get(ctx)
+		errs <- fmt.Errorf("Get returned %d, %v", v, err)
+	}()
+	go func() { errs <- fmt.Errorf("Acquire returned %v", l.Acquire(ctx)) }()
+	return struct{}{}, <-errs // either is a failure: both should wait to be killed
+})
+
+// parkedOn returns how many requests are parked on the object named name
+// of the server.
+func parkedOn(s *Server, name string) int {
+	s.omu.Lock()
+	id := s.byName[name]
+	s.omu.Unlock()
+	switch o := s.object(id).(type) {
+	case *queueObj:
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return len(o.getters) + len(o.putters)
+	case *lockObj:
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return len(o.waiters)
+	}
+	return 0
+}
+
+// TestParkedClientKilled kills a client process while it has a Get and an
+// Acquire parked, and reaps it: its socket is closed then, although the
+// server may not have noticed yet. A Put that follows must not hand its
+// item to the dead client, nor a Release the lock: the item stays for the
+// next Get, and the lock is free, with no owner death to report.
+func TestParkedClientKilled(t *testing.T) {
+	for _, tr := range []struct {
+		name  string
+		noShm bool
+	}{{"shm", false}, {"unix", true}} {
+		t.Run(tr.name, func(t *testing.T) {
+			ts := startServer(t, transport{name: "unix", network: "unix"})
+			c, c2 := ts.dial(t), ts.dial(t)
+			q, _ := OpenQueue[int](ctx, c, "Q", 0)
+			l, _ := OpenLock(ctx, c, "L")
+			l2, _ := OpenLock(ctx, c2, "L")
+			const trials = 20
+			for trial := range trials {
+				must(t, l.Acquire(ctx))
+				p, err := waiting.Start(clientJob{Network: "unix", Address: ts.address, NoShm: tr.noShm})
+				must(t, err)
+				shmtest.WaitUntil(t, "the client to park a Get and an Acquire", func() bool {
+					return parkedOn(ts.Server, "Q") == 1 && parkedOn(ts.Server, "L") == 1
+				}, p)
+				must(t, p.Kill())
+				p.Join(ctx)
+				must(t, q.Put(ctx, trial))
+				if v, ok, err := q.TryGet(ctx); !ok || v != trial || err != nil {
+					t.Fatalf("trial %d: TryGet after a Put that followed the parked getter's death = %d, %v, %v; want the item",
+						trial, v, ok, err)
+				}
+				must(t, l.Release(ctx))
+				if ok, err := l2.TryAcquire(ctx); !ok || err != nil {
+					t.Fatalf("trial %d: TryAcquire after a Release that followed the parked waiter's death = %v, %v; want true, nil",
+						trial, ok, err)
+				}
+				must(t, l2.Release(ctx))
+				shmtest.WaitUntil(t, "the server to drop the dead connection", func() bool {
+					ts.omu.Lock()
+					defer ts.omu.Unlock()
+					return len(ts.conns) == 2
+				})
+			}
+		})
+	}
+}
+
+// managerParent starts a Manager, writes its socket's directory and its
+// server's pid to the pipe it inherits, and waits to be killed.
+var managerParent = process.Register("manager-test/managerParent", func(ctx context.Context, _ struct{}) (struct{}, error) {
+	m, err := Start(ctx, nil)
+	if err != nil {
+		return struct{}{}, err
+	}
+	_, address := m.Address()
+	f := process.InheritedFiles()[0]
+	_, err = fmt.Fprintf(f, "%s %d\n", filepath.Dir(address), m.Process().Pid())
+	f.Close()
+	if err != nil {
+		return struct{}{}, err
+	}
+	<-ctx.Done()
+	return struct{}{}, m.Shutdown(context.Background())
+})
+
+// privateTempDir points os.TempDir at a new directory for the rest of the
+// test, so that tests see only the manager directories they make. Its
+// path is short: a socket's path has at most 107 bytes.
+func privateTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "mgr")
+	must(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Setenv("TMPDIR", dir)
+	return dir
+}
+
+// killedManagerParent starts a process that starts a Manager, kills it
+// with SIGKILL, waits for its server to die with it, and returns the
+// directory the Manager's socket was in.
+func killedManagerParent(t *testing.T) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	must(t, err)
+	defer r.Close()
+	p, err := managerParent.Start(struct{}{}, process.Files(w))
+	w.Close()
+	must(t, err)
+	var dir string
+	var server int
+	if _, err := fmt.Fscan(r, &dir, &server); err != nil {
+		p.Kill()
+		t.Fatalf("reading the manager's directory: %v (the parent: %v)", err, p.Join(ctx))
+	}
+	must(t, p.Kill())
+	p.Join(ctx)
+	// The server is a daemon: the kernel kills it with its parent.
+	shmtest.WaitUntil(t, "the killed parent's server to die", func() bool { return !proc.Alive(server, 0, 0) })
+	if _, err := os.Stat(filepath.Join(dir, "socket")); err != nil {
+		t.Fatalf("the killed parent's socket: %v; want it left behind", err)
+	}
+	return dir
+}
+
+// TestStartRemovesKilledParentsDir kills a process that started a Manager:
+// neither it nor its server can remove the socket's directory. The next
+// Start removes it.
+func TestStartRemovesKilledParentsDir(t *testing.T) {
+	privateTempDir(t)
+	dir := killedManagerParent(t)
+	m, err := Start(ctx, nil)
+	must(t, err)
+	defer func() { must(t, m.Shutdown(ctx)) }()
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the directory %s of a killed Manager's parent after the next Start: %v; want it removed", dir, err)
+	}
+}
+
+// TestStaleDirs checks which manager directories are stale: only those of
+// dead owners in this pid namespace, never a live Manager's nor one being
+// set up.
+func TestStaleDirs(t *testing.T) {
+	tmp := privateTempDir(t)
+	live, err := Start(ctx, nil)
+	must(t, err)
+	defer func() { must(t, live.Shutdown(ctx)) }()
+	dead := killedManagerParent(t)
+	mkdir := func(pattern string) string {
+		t.Helper()
+		d, err := os.MkdirTemp(tmp, pattern)
+		must(t, err)
+		return d
+	}
+	settingUp := mkdir(dirPattern()) // ours, with no socket yet
+	legacy := mkdir(dirPrefix)       // records no owner
+	owner, ns, ok := dirOwner(filepath.Base(dead))
+	if !ok {
+		t.Fatalf("no owner in the name of %s", dead)
+	}
+	elsewhere := mkdir(fmt.Sprintf("%s%d-%d-%d-", dirPrefix, owner.Pid, owner.Start, ns+1)) // another pid namespace
+	link := filepath.Join(tmp, filepath.Base(dead)+"9")
+	must(t, os.Symlink(dead, link))
+	stale, err := StaleDirs()
+	must(t, err)
+	if !slices.Equal(stale, []string{dead}) {
+		t.Errorf("StaleDirs = %q, want only %q", stale, dead)
+	}
+	removed, err := RemoveStaleDirs()
+	must(t, err)
+	if !slices.Equal(removed, []string{dead}) {
+		t.Errorf("RemoveStaleDirs = %q, want only %q", removed, dead)
+	}
+	_, address := live.Address()
+	for _, d := range []string{filepath.Dir(address), settingUp, legacy, elsewhere, link} {
+		if _, err := os.Lstat(d); err != nil {
+			t.Errorf("%s after RemoveStaleDirs: %v; want it kept", d, err)
+		}
+	}
+	if _, err := os.Stat(dead); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s after RemoveStaleDirs: %v; want it removed", dead, err)
+	}
+	must(t, live.Client().Ping(ctx))
 }

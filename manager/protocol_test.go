@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -125,6 +126,25 @@ func handshaken(t *testing.T, ts *testServer) (net.Conn, *frameReader) {
 	}
 	c.SetDeadline(time.Now().Add(time.Minute))
 	return c, newFrameReader(c, DefaultMaxFrame)
+}
+
+// attachRaw opens or creates the object name of kind k over a connection
+// from handshaken, and returns its id.
+func attachRaw(t *testing.T, raw net.Conn, fr *frameReader, k kind, name string) uint32 {
+	t.Helper()
+	var w frameWriter
+	w.beginRequest(1, opAttach, 0)
+	w.uint(uint64(k))
+	w.text(name)
+	w.uint(attachOpenOrCreate)
+	w.int(0)
+	w.end()
+	raw.Write(w.buf)
+	var id uint64
+	res := results{it: readResponse(t, fr).results}
+	res.uint(&id)
+	must(t, res.done())
+	return uint32(id)
 }
 
 func readResponse(t *testing.T, fr *frameReader) response {
@@ -465,22 +485,10 @@ func TestParkedIDReused(t *testing.T) {
 	l1, _ := OpenLock(ctx, c1, "L")
 	must(t, l1.Acquire(ctx))
 	raw, fr := handshaken(t, ts)
+	id := attachRaw(t, raw, fr, kindLock, "L")
 	var w frameWriter
-	w.beginRequest(1, opAttach, 0)
-	w.uint(uint64(kindLock))
-	w.text("L")
-	w.uint(attachOpen)
-	w.int(0)
-	w.end()
-	raw.Write(w.buf)
-	r := readResponse(t, fr)
-	var id uint64
-	res := results{it: r.results}
-	res.uint(&id)
-	must(t, res.done())
-	w.buf = w.buf[:0]
 	for range 2 {
-		w.beginRequest(5, opLockAcquire, uint32(id))
+		w.beginRequest(5, opLockAcquire, id)
 		w.int(-1)
 		w.end()
 	}
@@ -497,4 +505,224 @@ func TestParkedIDReused(t *testing.T) {
 	if err := l2.Acquire(wctx); err != nil && !errors.Is(err, ErrOwnerDead) {
 		t.Fatalf("Acquire after the raw client left = %v", err)
 	}
+}
+
+// TestAddTypeArgument sends Adds by hand: the number type is optional, as
+// for clients that send none, and an unknown one is BadRequest.
+func TestAddTypeArgument(t *testing.T) {
+	ts := startServer(t, transports(t)[0])
+	raw, fr := handshaken(t, ts)
+	id := attachRaw(t, raw, fr, kindValue, "v")
+	var w frameWriter
+	for i, tc := range []struct {
+		delta  int64
+		typ    []uint64 // none, or the type argument
+		status status
+		sum    int64
+	}{
+		{100, []uint64{uint64(numInt8)}, statusOK, 100},
+		{100, []uint64{uint64(numInt8)}, statusType, 0}, // 200 overflows int8
+		{100, nil, statusOK, 200},                       // no type: any CBOR integer
+		{55, []uint64{uint64(numUint8)}, statusOK, 255},
+		{1, []uint64{uint64(numUint8)}, statusType, 0},
+		{1, []uint64{0}, statusBadRequest, 0},
+		{1, []uint64{uint64(numTypes)}, statusBadRequest, 0},
+		{1, []uint64{uint64(numInt16), uint64(numInt16)}, statusBadRequest, 0},
+	} {
+		delta := tc.delta
+		w.buf = w.buf[:0]
+		w.beginRequest(uint64(10+i), opValueAdd, id)
+		w.int(delta)
+		for _, typ := range tc.typ {
+			w.uint(typ)
+		}
+		w.end()
+		raw.Write(w.buf)
+		r := readResponse(t, fr)
+		if r.status != tc.status {
+			t.Errorf("Add %d with type %v: status %d, want %d", delta, tc.typ, r.status, tc.status)
+			continue
+		}
+		if r.status == statusOK {
+			var sum int64
+			res := results{it: r.results}
+			res.int(&sum)
+			if err := res.done(); err != nil || sum != tc.sum {
+				t.Errorf("Add %d with type %v = %d, %v; want %d", delta, tc.typ, sum, err, tc.sum)
+			}
+		}
+	}
+}
+
+// feed is a reader of the bytes appended to data, which reports
+// errStarved when it has none.
+type feed struct{ data []byte }
+
+var errStarved = errors.New("no data yet")
+
+func (f *feed) Read(b []byte) (int, error) {
+	if len(f.data) == 0 {
+		return 0, errStarved
+	}
+	n := copy(b, f.data)
+	f.data = f.data[n:]
+	return n, nil
+}
+
+// TestFrameReaderGrowsWithData feeds a frame reader a large frame a piece
+// at a time: its buffer must follow the bytes that have arrived, not the
+// length the frame's prefix claims, and the frame must come out whole.
+func TestFrameReaderGrowsWithData(t *testing.T) {
+	const n = 1 << 20
+	frame := make([]byte, frameLenSize+n)
+	binary.BigEndian.PutUint32(frame, n)
+	for i := range frame[frameLenSize:] {
+		frame[frameLenSize+i] = byte(i % 251)
+	}
+	src := &feed{}
+	fr := newFrameReader(src, n)
+	sent := 0
+	for _, upTo := range []int{5, 64 << 10, 100 << 10, 300 << 10, len(frame)} {
+		src.data = append(src.data, frame[sent:upTo]...)
+		sent = upTo
+		body, err := fr.next()
+		if sent < len(frame) {
+			if err != errStarved {
+				t.Fatalf("after %d of %d bytes: next = %v, want to wait for more", sent, len(frame), err)
+			}
+			if limit := max(frameBufSize, 2*sent); len(fr.buf) > limit {
+				t.Errorf("after %d bytes of a %d-byte frame the buffer has %d bytes, want at most %d",
+					sent, len(frame), len(fr.buf), limit)
+			}
+			continue
+		}
+		if err != nil || !bytes.Equal(body, frame[frameLenSize:]) {
+			t.Fatalf("frame read in pieces: %d bytes, %v; want the %d sent", len(body), err, n)
+		}
+	}
+}
+
+// rawSession returns the session of a client of ts, for tests that write
+// frames by hand on a connection of any transport, and read its
+// responses.
+func rawSession(t *testing.T, ts *testServer) *session {
+	t.Helper()
+	s, err := ts.dial(t).session(ctx)
+	must(t, err)
+	return s
+}
+
+// frameStart returns a Ping request, then the first bytes of a request
+// frame whose body is to be n bytes long, of which it has body bytes.
+func frameStart(id uint64, n, body int) []byte {
+	var w frameWriter
+	w.beginRequest(id, opPing, 0)
+	w.end()
+	b := binary.BigEndian.AppendUint32(w.buf, uint32(n))
+	b = append(b, typeRequest)
+	return append(b, make([]byte, body)...)
+}
+
+// TestPartialFramesHoldLittle opens many connections that each announce a
+// frame of the largest size and send nothing more: the server must not
+// hold memory for the frames announced, and must serve others meanwhile.
+func TestPartialFramesHoldLittle(t *testing.T) {
+	const conns, claimed = 64, 1 << 20
+	forEachTransportWith(t, func(s *Server) { s.opts.MaxFrame = claimed }, func(t *testing.T, ts *testServer) {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i := range conns {
+			s := rawSession(t, ts)
+			if _, err := s.conn.Write(frameStart(uint64(1000+i), claimed, 0)); err != nil {
+				t.Fatal(err)
+			}
+			// The Ping came in the same write as the frame's prefix:
+			// once it is answered, the server has read the prefix.
+			body, err := s.fr.next()
+			must(t, err)
+			if r, err := parseResponse(body); err != nil || r.id != uint64(1000+i) || r.status != statusOK {
+				t.Fatalf("Ping before the prefix: %+v, %v", r, err)
+			}
+		}
+		c := ts.dial(t)
+		d, _ := OpenDict[string, string](ctx, c, "d")
+		must(t, d.Set(ctx, "k", "v"))
+		if v, _, err := d.Get(ctx, "k"); v != "v" || err != nil {
+			t.Errorf("Get while %d connections hold partial frames = %q, %v", conns, v, err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+		t.Logf("heap grew by %d bytes for %d connections holding a frame prefix each", grew, conns)
+		if grew > conns*claimed/2 {
+			t.Errorf("the heap grew by %d bytes for %d connections that each announced a %d-byte frame and sent 5 bytes of it",
+				grew, conns, claimed)
+		}
+		if n := ts.buffered.used.Load(); n != 0 {
+			t.Errorf("%d bytes charged to the frame budget for frames of which 5 bytes came", n)
+		}
+	})
+}
+
+// TestFrameBudget has connections send parts of large frames until the
+// server's budget for them is spent: the connection that would go past it
+// is closed, the others keep their frames, small requests are served
+// throughout, and the budget is whole again once the connections close.
+func TestFrameBudget(t *testing.T) {
+	const frame, part = 1 << 20, 300 << 10
+	forEachTransportWith(t, func(s *Server) {
+		s.opts.MaxFrame = frame
+		s.buffered.limit = frame
+	}, func(t *testing.T, ts *testServer) {
+		// A reader holding part+5 bytes has doubled its buffer to 512
+		// KiB: 448 KiB more than its first 64 KiB.
+		const each = 512<<10 - frameBufSize
+		used := func(want int64) {
+			t.Helper()
+			shmtest.WaitUntil(t, fmt.Sprintf("%d bytes charged to the frame budget", want), func() bool {
+				return ts.buffered.used.Load() == want
+			})
+		}
+		c := ts.dial(t)
+		d, _ := OpenDict[string, []byte](ctx, c, "d")
+		var holders []*session
+		for i := range 2 {
+			s := rawSession(t, ts)
+			holders = append(holders, s)
+			if _, err := s.conn.Write(frameStart(uint64(i+1), frame, part)); err != nil {
+				t.Fatal(err)
+			}
+			used(int64(i+1) * each)
+			must(t, d.Set(ctx, "small", []byte("v")))
+		}
+		// A third frame fits in 128 KiB of growth, not in 256.
+		s := rawSession(t, ts)
+		s.conn.Write(frameStart(3, frame, part)) // may fail as the server closes
+		var err error
+		for err == nil {
+			var body []byte
+			if body, err = s.fr.next(); err == nil {
+				if r, perr := parseResponse(body); perr != nil || r.status != statusOK && (r.id != 0 || r.status != statusTooLarge) {
+					t.Errorf("the connection past the budget got %+v, %v; want its Ping answered, then TooLarge with id 0", r, perr)
+				}
+			}
+		}
+		used(2 * each)
+		if v, _, err := d.Get(ctx, "small"); string(v) != "v" || err != nil {
+			t.Errorf("Get with the frame budget spent = %q, %v", v, err)
+		}
+		for _, s := range holders {
+			s.fail(ErrClosed)
+		}
+		used(0)
+		// With the budget back, a frame of 600 KiB goes through, and
+		// its buffer is given back once it has been handled.
+		big := bytes.Repeat([]byte{7}, 600<<10)
+		must(t, d.Set(ctx, "big", big))
+		if v, _, err := d.Get(ctx, "big"); !bytes.Equal(v, big) || err != nil {
+			t.Errorf("Get of the large value = %d bytes, %v", len(v), err)
+		}
+		used(0)
+	})
 }

@@ -3,10 +3,13 @@ package manager
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
+	"math"
 	"net"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -329,6 +332,16 @@ func TestKindMismatch(t *testing.T) {
 	if _, err := OpenList[int](ctx, c, "thing"); !errors.Is(err, ErrKind) {
 		t.Errorf("OpenList of a dict's name = %v, want ErrKind", err)
 	}
+	// Messages name both kinds, each with its article.
+	if _, err := OpenEvent(ctx, c, "thing"); err == nil || !strings.HasSuffix(err.Error(), `: manager: "thing" is a dict, not an event`) {
+		t.Errorf("OpenEvent of a dict's name = %v", err)
+	}
+	if _, err := OpenEvent(ctx, c, "flag"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenDict[string, int](ctx, c, "flag"); err == nil || !strings.HasSuffix(err.Error(), `: manager: "flag" is an event, not a dict`) {
+		t.Errorf("OpenDict of an event's name = %v", err)
+	}
 	d, _ := OpenDict[string, int](ctx, c, "thing")
 	if ok, err := c.Remove(ctx, "thing"); !ok || err != nil {
 		t.Errorf("Remove = %v, %v", ok, err)
@@ -408,7 +421,8 @@ func TestLockHolderDisconnects(t *testing.T) {
 		go func() { got <- l2.Acquire(ctx) }()
 		time.Sleep(10 * time.Millisecond)
 		c1.Close()
-		if err := <-got; !errors.Is(err, ErrOwnerDead) {
+		err := <-got
+		if !errors.Is(err, ErrOwnerDead) {
 			t.Fatalf("Acquire after the holder disconnected = %v, want ErrOwnerDead", err)
 		}
 		if ok, _ := l2.Locked(ctx); !ok {
@@ -418,6 +432,24 @@ func TestLockHolderDisconnects(t *testing.T) {
 		// Reported once.
 		must(t, l2.Acquire(ctx))
 		must(t, l2.Release(ctx))
+
+		// A grant made at once says the same as one to a parked Acquire.
+		c3 := ts.dial(t)
+		l3, _ := OpenLock(ctx, c3, "L")
+		must(t, l3.Acquire(ctx))
+		c3.Close()
+		shmtest.WaitUntil(t, "the server to release the lock of a closed connection", func() bool {
+			locked, err := l2.Locked(ctx)
+			return err == nil && !locked
+		})
+		now := l2.Acquire(ctx)
+		if !errors.Is(now, ErrOwnerDead) {
+			t.Fatalf("Acquire of a dead holder's lock = %v, want ErrOwnerDead", now)
+		}
+		const want = `lock "L": manager: previous lock holder disconnected`
+		if err.Error() != want || now.Error() != want {
+			t.Errorf("OwnerDead reported as %q when parked and %q at once, want %q", err, now, want)
+		}
 	})
 }
 
@@ -607,8 +639,8 @@ func TestRemoveAnswersParked(t *testing.T) {
 		}
 	}
 	for range 3 {
-		if err := <-errs; !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("parked request on a removed object = %v, want fs.ErrNotExist", err)
+		if err := <-errs; !errors.Is(err, fs.ErrNotExist) || !strings.HasSuffix(err.Error(), ": manager: object removed") {
+			t.Errorf("parked request on a removed object = %v, want fs.ErrNotExist saying the object was removed", err)
 		}
 	}
 }
@@ -665,20 +697,15 @@ func TestCancelUnanswered(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Acquire returned after %v", d)
 	}
-	// c2 closed that connection; once the server gets to it, whatever
-	// it granted there (here: the lock, on l1's Release) is released as
-	// a dead holder's, and c2's next call, on a new connection, can take
-	// the lock.
+	// c2 closed that connection, so l1's Release does not grant the
+	// lock to the Acquire still parked there (its socket is closed at
+	// the other end, though the server's reader, stuck on the Cancel,
+	// has not seen it), and c2's next call, on a new connection, takes
+	// the lock with no owner death to report.
 	must(t, l1.Release(ctx))
 	close(stuck)
-	var err error
-	shmtest.WaitUntil(t, "the lock to be released", func() bool {
-		var ok bool
-		ok, err = l2.TryAcquire(ctx)
-		return ok
-	})
-	if !errors.Is(err, ErrOwnerDead) {
-		t.Errorf("TryAcquire after the closed connection's grant = %v, want ErrOwnerDead", err)
+	if ok, err := l2.TryAcquire(ctx); !ok || err != nil {
+		t.Errorf("TryAcquire after the closed connection's Acquire was passed over = %v, %v; want true, nil", ok, err)
 	}
 }
 
@@ -796,4 +823,114 @@ func TestDialWaitHonoursContext(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("waited %v for another goroutine's dial", d)
 	}
+}
+
+// TestAddOutOfRange checks that an Add whose sum the proxy's type cannot
+// hold fails with ErrType and has no effect, through Dict.Add, Value.Add
+// and both in a Batch: the value stored before is still there, and still
+// readable through the proxy.
+func TestAddOutOfRange(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, ts *testServer) {
+		c := ts.dial(t)
+		refuseAdd(t, c, int8(100), 100)
+		refuseAdd(t, c, int8(-100), -100)
+		refuseAdd(t, c, int16(math.MaxInt16), 1)
+		refuseAdd(t, c, int16(math.MinInt16), -1)
+		refuseAdd(t, c, int32(math.MaxInt32), 1)
+		refuseAdd(t, c, int32(math.MinInt32), -1)
+		refuseAdd(t, c, int64(math.MaxInt64), 1)
+		refuseAdd(t, c, int64(math.MinInt64), -1)
+		refuseAdd(t, c, math.MaxInt, 1)
+		refuseAdd(t, c, uint8(255), 1)
+		refuseAdd(t, c, uint16(math.MaxUint16), 1)
+		refuseAdd(t, c, uint32(math.MaxUint32), 1)
+		refuseAdd(t, c, uint64(math.MaxUint64), 1)
+		refuseAdd(t, c, float32(math.MaxFloat32), math.MaxFloat32)
+		refuseAdd(t, c, float32(-math.MaxFloat32), -math.MaxFloat32)
+		type level int8 // a named type counts by its kind
+		refuseAdd(t, c, level(127), 1)
+
+		// Sums that fit are stored, up to the bounds.
+		i8, _ := OpenDict[string, int8](ctx, c, "fits")
+		must(t, i8.Set(ctx, "k", 100))
+		if x, err := i8.Add(ctx, "k", 27); x != 127 || err != nil {
+			t.Errorf("int8 100 + 27 = %d, %v", x, err)
+		}
+		if x, err := i8.Add(ctx, "k", -255+127); x != -1 || err != nil {
+			t.Errorf("int8 127 - 128 = %d, %v", x, err)
+		}
+		// Another proxy's value the type cannot hold: a negative
+		// number for an unsigned type, a float for an integer type.
+		ints, _ := OpenDict[string, int](ctx, c, "mixed")
+		floats, _ := OpenDict[string, float64](ctx, c, "mixed")
+		u8, _ := OpenDict[string, uint8](ctx, c, "mixed")
+		must(t, ints.Set(ctx, "neg", -5))
+		must(t, floats.Set(ctx, "float", 1.5))
+		for key, want := range map[string]string{"neg": "-5", "float": "1.5"} {
+			if _, err := u8.Add(ctx, key, 3); !errors.Is(err, ErrType) {
+				t.Errorf("uint8 Add to %s = %v, want ErrType", want, err)
+			}
+			var got any
+			anys, _ := OpenDict[string, any](ctx, c, "mixed")
+			got, _, _ = anys.Get(ctx, key)
+			if fmt.Sprint(got) != want {
+				t.Errorf("after a refused Add, %s holds %v, want %s", key, got, want)
+			}
+		}
+
+		// A float32 sum is rounded to float32 on the server, as adding
+		// in the client would round it, so the stored bytes are the
+		// proxy's own: CompareAndSwap with the result matches.
+		f, _ := OpenValue[float32](ctx, c, "f32")
+		must(t, f.Store(ctx, 0.2))
+		sum, err := f.Add(ctx, 0.1)
+		if want := float32(0.2) + float32(0.1); sum != want || err != nil {
+			t.Errorf("float32 0.2 + 0.1 = %v, %v; want %v", sum, err, want)
+		}
+		if ok, err := f.CompareAndSwap(ctx, sum, 1); !ok || err != nil {
+			t.Errorf("CompareAndSwap with the float32 sum = %v, %v; want true", ok, err)
+		}
+		// Infinity is no overflow when an operand is infinite already.
+		must(t, f.Store(ctx, float32(math.Inf(1))))
+		if x, err := f.Add(ctx, 1); !math.IsInf(float64(x), 1) || err != nil {
+			t.Errorf("float32 +Inf + 1 = %v, %v", x, err)
+		}
+	})
+}
+
+// refuseAdd stores start and adds delta, whose sum V cannot hold, in
+// every way there is: each Add must fail with ErrType, and start must
+// stay stored.
+func refuseAdd[V comparable](t *testing.T, c *Client, start, delta V) {
+	t.Helper()
+	name := fmt.Sprintf("%T(%v)+%v", start, start, delta)
+	d, err := OpenDict[string, V](ctx, c, name+" dict")
+	must(t, err)
+	v, err := OpenValue[V](ctx, c, name+" value")
+	must(t, err)
+	must(t, d.Set(ctx, "k", start))
+	must(t, v.Store(ctx, start))
+	check := func(how string, err error) {
+		t.Helper()
+		if !errors.Is(err, ErrType) {
+			t.Errorf("%s: %s = %v, want ErrType", name, how, err)
+		}
+		if got, _, err := d.Get(ctx, "k"); got != start || err != nil {
+			t.Errorf("%s: after a refused %s the dict holds %v, %v; want %v", name, how, got, err, start)
+		}
+		if got, err := v.Load(ctx); got != start || err != nil {
+			t.Errorf("%s: after a refused %s the value holds %v, %v; want %v", name, how, got, err, start)
+		}
+	}
+	_, err = d.Add(ctx, "k", delta)
+	check("Dict.Add", err)
+	_, err = v.Add(ctx, delta)
+	check("Value.Add", err)
+	b := c.NewBatch()
+	df, vf := d.AddIn(b, "k", delta), v.AddIn(b, delta)
+	must(t, b.Do(ctx))
+	_, err = df.Result()
+	check("Dict.AddIn", err)
+	_, err = vf.Result()
+	check("Value.AddIn", err)
 }

@@ -45,6 +45,18 @@ type Options struct {
 	// ones are refused. 0 means DefaultMaxFrame.
 	MaxFrame int
 
+	// MaxBuffered bounds, on a server, the bytes held for frames longer
+	// than 64 KiB, all connections together. Each connection reads into
+	// 64 KiB of its own, which is not counted; a longer frame's buffer
+	// grows as its bytes arrive, and the growth is counted until the
+	// frame has been handled. A connection whose frame would take the
+	// total past MaxBuffered is answered TooLarge and closed (what it
+	// sent before was handled; that frame has no effect), and the other
+	// connections are served on. 0 means 4 × MaxFrame (64 MiB by
+	// default); smaller values are raised to MaxFrame, so that a frame
+	// of any allowed size fits while no other is buffered.
+	MaxBuffered int
+
 	// HandshakeTimeout bounds the handshake on a new connection. 0 means
 	// 10 seconds.
 	HandshakeTimeout time.Duration
@@ -61,6 +73,14 @@ func (o *Options) maxFrame() int {
 		return DefaultMaxFrame
 	}
 	return min(max(o.MaxFrame, minMaxFrame), maxMaxFrame)
+}
+
+func (o *Options) maxBuffered() int64 {
+	frame := int64(o.maxFrame())
+	if o == nil || o.MaxBuffered == 0 {
+		return 4 * frame
+	}
+	return max(int64(o.MaxBuffered), frame)
 }
 
 func (o *Options) handshakeTimeout() time.Duration {
@@ -87,6 +107,7 @@ type Server struct {
 	uid      int                       // the server's user, allowed on Unix sockets
 	testHook func(r request)           // called before each request is handled
 	shmConns atomic.Int32              // connections offered shared memory, open
+	buffered frameBudget               // bytes of frame buffers beyond each connection's first
 }
 
 const (
@@ -107,6 +128,7 @@ func NewServer(opts *Options) *Server {
 	if opts != nil {
 		s.opts = *opts
 	}
+	s.buffered.limit = s.opts.maxBuffered()
 	s.log = s.opts.Logger
 	if s.log == nil {
 		s.log = slog.New(errorsOnly{slog.Default().Handler()})
@@ -274,7 +296,7 @@ func (s *Server) attach(k kind, name string, mode uint64, capacity int64) (uint3
 		case mode == attachCreate:
 			return 0, failf(statusExists, fmt.Sprintf("%s %q exists", o.kind(), name))
 		case o.kind() != k:
-			return 0, failf(statusKind, fmt.Sprintf("%q is a %s, not a %s", name, o.kind(), k))
+			return 0, failf(statusKind, fmt.Sprintf("%q is %s, not %s", name, o.kind().withArticle(), k.withArticle()))
 		}
 		return id, nil
 	}
@@ -316,7 +338,7 @@ func (s *Server) remove(k kind, name string) (bool, error) {
 	}
 	o := s.object(id)
 	if k != 0 && o.kind() != k {
-		return false, failf(statusKind, fmt.Sprintf("%q is a %s, not a %s", name, o.kind(), k))
+		return false, failf(statusKind, fmt.Sprintf("%q is %s, not %s", name, o.kind().withArticle(), k.withArticle()))
 	}
 	delete(s.byName, name)
 	(*s.objects.Load())[id-1].obj.Store(nil)
@@ -407,7 +429,8 @@ func maxShmConns() int32 { return int32(2 * runtime.NumCPU()) }
 // sconn is the server's side of one client connection.
 type sconn struct {
 	s    *Server
-	nc   net.Conn // the accepted connection
+	raw  net.Conn // the socket as accepted, under TLS if any
+	nc   net.Conn // the accepted connection, or TLS over it
 	conn net.Conn // where requests arrive: nc, or a shared-memory pair
 	fr   *frameReader
 
@@ -427,6 +450,7 @@ type sconn struct {
 	held    map[*lockObj]struct{}
 
 	draining atomic.Bool
+	broken   atomic.Bool   // a write failed
 	shm      bool          // counted in Server.shmConns
 	done     chan struct{} // closed when serve returns
 	release  func()        // frees the transport (shared memory)
@@ -440,6 +464,7 @@ type parked struct {
 func newSconn(s *Server, nc net.Conn) *sconn {
 	return &sconn{
 		s:       s,
+		raw:     nc,
 		nc:      nc,
 		conn:    nc,
 		kick:    make(chan struct{}, 1),
@@ -472,6 +497,8 @@ func (c *sconn) serve(unix bool) {
 		defer c.s.shmConns.Add(-1)
 	}
 	c.fr = newFrameReader(c.conn, c.s.opts.maxFrame())
+	c.fr.budget = &c.s.buffered
+	defer c.fr.release()
 	c.run()
 	c.conn.Close()
 }
@@ -553,7 +580,7 @@ func (c *sconn) loop() {
 	for {
 		body, err := c.fr.next()
 		if err != nil {
-			if errors.Is(err, errFrameTooLarge) {
+			if errors.Is(err, errFrameTooLarge) || errors.Is(err, errFrameBudget) {
 				c.protocolError(statusTooLarge, err)
 			}
 			return
@@ -663,7 +690,7 @@ func (c *sconn) replyLater(id uint64, s status, fill func(*frameWriter)) {
 	w := frameWriter{buf: c.out}
 	w.beginResponse(id, s)
 	if s != statusOK {
-		w.text(statusErr(s).Error())
+		w.text(statusText(s))
 	} else if fill != nil {
 		fill(&w)
 	}
@@ -693,6 +720,7 @@ func (c *sconn) flush() error {
 	}
 	c.spare = buf[:0]
 	if err != nil {
+		c.broken.Store(true)
 		c.conn.Close()
 	}
 	return err
@@ -762,10 +790,18 @@ func (c *sconn) cancel(id uint64) {
 	}
 }
 
-func (c *sconn) closingNow() bool {
+// deliverable reports whether an answer to a parked request can still
+// reach the client: the connection is not ending, no write to it has
+// failed, and its socket is not closed at the other end. The last matters
+// because a client process that dies leaves its socket closed at once but
+// is noticed by the request loop only when its read fails (and over
+// shared memory, when the socket's monitor has woken the loop): a parked
+// Get answered in between would take an item nobody receives.
+func (c *sconn) deliverable() bool {
 	c.pmu.Lock()
-	defer c.pmu.Unlock()
-	return c.closing
+	closing := c.closing
+	c.pmu.Unlock()
+	return !closing && !c.broken.Load() && !peerGone(c.raw)
 }
 
 func (c *sconn) addHeld(l *lockObj) {

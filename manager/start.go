@@ -22,6 +22,7 @@ type serveArg struct {
 	AnyUID         bool
 	NoSharedMemory bool
 	MaxFrame       int
+	MaxBuffered    int
 }
 
 var serveInWorker = process.Register("shmkit/manager.serve", func(ctx context.Context, a serveArg) (struct{}, error) {
@@ -31,6 +32,7 @@ var serveInWorker = process.Register("shmkit/manager.serve", func(ctx context.Co
 		AnyUID:         a.AnyUID,
 		NoSharedMemory: a.NoSharedMemory,
 		MaxFrame:       a.MaxFrame,
+		MaxBuffered:    a.MaxBuffered,
 	})
 	l, err := Listen("unix", a.Socket)
 	if err != nil {
@@ -66,10 +68,17 @@ type Manager struct {
 // Start starts a server in a worker process (a copy of this program, so
 // main must call process.Main first, see package process) listening on a
 // Unix socket in a new private directory, and connects a client to it.
-// Only opts' AuthKey, AllowUIDs, AnyUID, NoSharedMemory and MaxFrame
-// apply to the worker.
+// Only opts' AuthKey, AllowUIDs, AnyUID, NoSharedMemory, MaxFrame and
+// MaxBuffered apply to the worker.
+//
+// The directory, under os.TempDir, is named shmkit-manager- followed by
+// this process's identity, so that once this process has died without
+// Shutdown (killed, say) the directory can be told to be stale: Start
+// first removes such directories of this user (see RemoveStaleDirs), and
+// so does `shmkit gc`.
 func Start(ctx context.Context, opts *Options) (*Manager, error) {
-	dir, err := os.MkdirTemp("", "shmkit-manager-")
+	RemoveStaleDirs() // best effort: what killed processes left behind
+	dir, err := os.MkdirTemp("", dirPattern())
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +93,7 @@ func Start(ctx context.Context, opts *Options) (*Manager, error) {
 		AnyUID:         m.opts.AnyUID,
 		NoSharedMemory: m.opts.NoSharedMemory,
 		MaxFrame:       m.opts.MaxFrame,
+		MaxBuffered:    m.opts.MaxBuffered,
 	}, process.Daemon(), process.Name("manager"))
 	if err != nil {
 		os.RemoveAll(dir)

@@ -10,7 +10,8 @@ import (
 // A Lock is a proxy for a lock held by the server. It is held by a
 // connection: every goroutine of the Client that acquired it holds it, as
 // a semaphore.Mutex is held by a process. Acquires are served in arrival
-// order.
+// order; a waiting client whose process has died is passed over rather
+// than granted the lock.
 //
 // If the holding client's connection ends (it closed, crashed or was
 // killed) the server releases the lock, and the next Acquire returns
@@ -76,7 +77,11 @@ func (l *Lock) Locked(ctx context.Context) (bool, error) { return l.r.boolOp(ctx
 
 // A Queue is a proxy for a FIFO queue held by the server, like Python's
 // Manager().Queue(). Items are delivered once each, in the order they were
-// put, to the client that has waited longest.
+// put, to the client that has waited longest. A waiting client whose
+// process has died (its socket closed, even if the server has not yet
+// read to the end of it) is passed over, and the item goes to the next
+// one or stays queued; a client that dies while the item is on its way to
+// it loses the item.
 type Queue[T any] struct{ r *ref }
 
 // OpenQueue returns a proxy for the queue named name on c's server,

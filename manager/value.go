@@ -48,9 +48,13 @@ func (v *Value[T]) CompareAndSwap(ctx context.Context, old, new T) (bool, error)
 	return v.r.boolOp(ctx, opValueCAS, func(w *frameWriter) error { return put2(w, old, new) })
 }
 
-// Add atomically adds delta and returns the sum. T must be a number type.
+// Add atomically adds delta and returns the sum. T must be a number type;
+// integers add exactly. A stored value that is not a number, and a sum
+// that T cannot hold (an int8 past 127, a float32 overflowing to
+// infinity, a float for an integer type), are ErrType, and then nothing is
+// stored.
 func (v *Value[T]) Add(ctx context.Context, delta T) (T, error) {
-	return valueOp[T](ctx, v.r, opValueAdd, func(w *frameWriter) error { return appendItem(w, delta) })
+	return valueOp[T](ctx, v.r, opValueAdd, addArgs[T](func(w *frameWriter) error { return appendItem(w, delta) }))
 }
 
 // Update atomically replaces the value with f's result and returns it. f

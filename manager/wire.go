@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync/atomic"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -59,6 +60,14 @@ func (k kind) String() string {
 		return kindNames[k]
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// withArticle returns the kind's name after "a" or "an", for messages.
+func (k kind) withArticle() string {
+	if k == kindEvent {
+		return "an " + k.String()
+	}
+	return "a " + k.String()
 }
 
 // An op is a request's operation code. Object-less operations (below
@@ -412,27 +421,44 @@ func decodeText(b []byte) (string, error) {
 // frameReader reads frames from a byte stream. It keeps partial frames
 // across calls, so a read interrupted by a deadline can be resumed without
 // losing the stream's framing.
+//
+// Its buffer starts at frameBufSize and grows only when it is full of
+// bytes that have arrived, to at most twice its size and never past the
+// frame being read: a peer that announces a large frame and sends little
+// of it makes the reader hold little. With a budget, the bytes beyond
+// frameBufSize are charged to it while they are held.
 type frameReader struct {
-	r    io.Reader
-	max  int
-	buf  []byte
-	r0   int // start of unread bytes
-	w    int // end of unread bytes
-	last int // bytes of the frame returned last, consumed at the next call
+	r      io.Reader
+	max    int
+	budget *frameBudget // nil: no bound but max
+	buf    []byte
+	r0     int // start of unread bytes
+	w      int // end of unread bytes
+	last   int // bytes of the frame returned last, consumed at the next call
+	held   int // bytes charged to budget: len(buf) - frameBufSize, or 0
 }
 
+// frameBufSize is the size of a frame reader's buffer while its frames
+// fit: a connection holds this much however little it sends.
+const frameBufSize = 64 << 10
+
 func newFrameReader(r io.Reader, max int) *frameReader {
-	return &frameReader{r: r, max: max, buf: make([]byte, 64<<10)}
+	return &frameReader{r: r, max: max, buf: make([]byte, frameBufSize)}
 }
 
 // ErrFrameTooLarge reports a frame longer than the receiver's limit.
 var errFrameTooLarge = errors.New("frame exceeds the size limit")
+
+// errFrameBudget reports that a frame's buffer would take the frame
+// buffers of all connections past their budget.
+var errFrameBudget = errors.New("frame buffers of all connections at their limit")
 
 // next returns the body of the next frame, valid until the following call.
 func (fr *frameReader) next() ([]byte, error) {
 	fr.r0 += fr.last
 	fr.last = 0
 	for {
+		need := frameLenSize
 		if avail := fr.w - fr.r0; avail >= frameLenSize {
 			n := int(binary.BigEndian.Uint32(fr.buf[fr.r0:]))
 			if n > fr.max {
@@ -443,9 +469,10 @@ func (fr *frameReader) next() ([]byte, error) {
 				fr.last = frameLenSize + n
 				return body, nil
 			}
-			fr.makeRoom(frameLenSize + n)
-		} else {
-			fr.makeRoom(frameLenSize)
+			need = frameLenSize + n
+		}
+		if err := fr.makeRoom(need); err != nil {
+			return nil, err
 		}
 		m, err := fr.r.Read(fr.buf[fr.w:])
 		fr.w += m
@@ -473,27 +500,77 @@ func (fr *frameReader) buffered() bool {
 	return avail >= frameLenSize+n
 }
 
-// makeRoom ensures the buffer can hold need bytes from r0 on; the caller
-// has fewer than need buffered, so room for them is also room to read.
-func (fr *frameReader) makeRoom(need int) {
+// makeRoom makes room to read more of a frame of need bytes from r0 on,
+// of which fewer are buffered. It moves the unread bytes to the front if
+// the frame would not fit after them, and grows the buffer only if it is
+// full.
+func (fr *frameReader) makeRoom(need int) error {
 	if fr.r0 == fr.w {
 		fr.r0, fr.w = 0, 0 // empty: read at the start again
 	}
 	if len(fr.buf)-fr.r0 >= need {
-		return
+		return nil
 	}
-	fr.w = copy(fr.buf, fr.buf[fr.r0:fr.w])
-	fr.r0 = 0
-	if len(fr.buf) < need {
-		nb := make([]byte, max(need, 2*len(fr.buf)))
-		copy(nb, fr.buf[:fr.w])
-		fr.buf = nb
+	if fr.r0 > 0 {
+		fr.w = copy(fr.buf, fr.buf[fr.r0:fr.w])
+		fr.r0 = 0
+	}
+	if fr.w < len(fr.buf) {
+		return nil
+	}
+	// Full, and need > len(buf) bytes: double, up to need.
+	size := min(need, 2*len(fr.buf))
+	if b := fr.budget; b != nil {
+		more := size - frameBufSize - fr.held
+		if !b.take(more) {
+			return fmt.Errorf("%w: a frame of %d bytes needs %d more buffered, and %d of %d are in use",
+				errFrameBudget, need-frameLenSize, more, b.used.Load(), b.limit)
+		}
+		fr.held += more
+	}
+	nb := make([]byte, size)
+	copy(nb, fr.buf[:fr.w])
+	fr.buf = nb
+	return nil
+}
+
+// shrink releases a buffer grown for a large frame once it is idle, and
+// its charge to the budget.
+func (fr *frameReader) shrink() {
+	if len(fr.buf) > frameBufSize && fr.r0+fr.last == fr.w {
+		fr.buf, fr.r0, fr.w, fr.last = make([]byte, frameBufSize), 0, 0, 0
+		fr.release()
 	}
 }
 
-// shrink releases a buffer grown for one large frame once it is idle.
-func (fr *frameReader) shrink() {
-	if len(fr.buf) > 1<<20 && fr.r0+fr.last == fr.w {
-		fr.buf, fr.r0, fr.w, fr.last = make([]byte, 64<<10), 0, 0, 0
+// release returns the reader's charge to its budget, for a buffer that is
+// going away.
+func (fr *frameReader) release() {
+	if fr.budget != nil {
+		fr.budget.give(fr.held)
+	}
+	fr.held = 0
+}
+
+// A frameBudget bounds the bytes that a server's frame readers hold beyond
+// their first frameBufSize, all connections together.
+type frameBudget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// take charges n bytes, if they fit.
+func (b *frameBudget) take(n int) bool {
+	for {
+		u := b.used.Load()
+		if u+int64(n) > b.limit {
+			return false
+		}
+		if b.used.CompareAndSwap(u, u+int64(n)) {
+			return true
+		}
 	}
 }
+
+// give returns n bytes charged before.
+func (b *frameBudget) give(n int) { b.used.Add(-int64(n)) }

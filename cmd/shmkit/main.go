@@ -55,12 +55,15 @@
 // shmkit segments. Processes that have a removed segment open keep using it;
 // its memory is freed when the last of them closes it.
 //
-// gc [-n] removes the segments in DIR that no live process uses, and the
+// gc [-n] removes the segments in DIR that no live process uses, the
 // temporary files left behind by processes that died while creating a
-// segment on a filesystem without O_TMPFILE. With -n it prints what it
-// would remove and removes nothing. It prints one line per file removed (or
-// that would be removed), and explains on standard error why it keeps a
-// segment it cannot judge.
+// segment on a filesystem without O_TMPFILE, and the socket directories
+// (shmkit-manager-..., in $TMPDIR or /tmp, whatever DIR is) left behind by
+// processes that started a manager server and died without shutting it
+// down, which manager.StaleDirs describes. With -n it prints what it would
+// remove and removes nothing. It prints one line per file removed (or
+// that would be removed), directories by their full path, and explains on
+// standard error why it keeps a segment it cannot judge.
 //
 // bench [FLAGS] runs the contention benchmark; bench -h lists its flags.
 //
@@ -137,7 +140,8 @@ Commands:
   ls [-json]     list the segments in DIR
   inspect NAME   show a segment's header and objects
   rm NAME...     remove segments
-  gc [-n]        remove segments and temporary files that no process uses
+  gc [-n]        remove segments, temporary files and manager directories
+                 that no process uses
   bench [FLAGS]  measure shared operations across processes (bench -h)
   help           show this summary
 

@@ -26,7 +26,9 @@ import (
 
 	"github.com/shmkit/shmkit/array"
 	"github.com/shmkit/shmkit/internal/layout"
+	"github.com/shmkit/shmkit/internal/proc"
 	"github.com/shmkit/shmkit/internal/shmtest"
+	"github.com/shmkit/shmkit/manager"
 	"github.com/shmkit/shmkit/process"
 	"github.com/shmkit/shmkit/shm"
 	"github.com/shmkit/shmkit/value"
@@ -511,6 +513,7 @@ func TestRm(t *testing.T) {
 }
 
 func TestGC(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir()) // gc also looks for manager directories there
 	dir := t.TempDir()
 	create(t, dir, "unused").Close()
 	create(t, dir, "held").Close()
@@ -565,6 +568,84 @@ func TestGC(t *testing.T) {
 		t.Errorf("gc after the holder ended printed %q, want %q", got, want)
 	}
 	check([]string{"foreign", liveTemp}, []string{"held"})
+}
+
+// managerParent starts a manager server, writes the directory of its
+// socket and the server's pid to the file it inherits, and waits to be
+// killed.
+var managerParent = process.Register("cmd_test.managerParent", func(ctx context.Context, _ int) (int, error) {
+	m, err := manager.Start(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	_, address := m.Address()
+	f := process.InheritedFiles()[0]
+	_, err = fmt.Fprintf(f, "%s %d\n", filepath.Dir(address), m.Process().Pid())
+	f.Close()
+	<-ctx.Done()
+	return 0, errors.Join(err, m.Shutdown(context.Background()))
+})
+
+// TestGCManagerDirs has gc remove the socket directory of a manager server
+// whose starting process was killed, and keep a live server's.
+func TestGCManagerDirs(t *testing.T) {
+	tmp, err := os.MkdirTemp("", "gc") // short: a socket's path has at most 107 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	t.Setenv("TMPDIR", tmp)
+	live, err := manager.Start(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := live.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+	_, address := live.Address()
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p, err := managerParent.Start(0, process.Files(w))
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dead string
+	var server int
+	_, err = fmt.Fscan(r, &dead, &server)
+	stop(t, p) // SIGKILL: the parent cannot remove the directory
+	if err != nil {
+		t.Fatalf("reading the manager's directory: %v", err)
+	}
+	// The server, a daemon, is killed with its parent.
+	shmtest.WaitUntil(t, "the killed parent's server to die", func() bool { return !proc.Alive(server, 0, 0) })
+
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		out  string
+	}{
+		{[]string{"gc", "-n"}, "would remove " + dead + "\n"},
+		{[]string{"gc"}, "removed " + dead + "\n"},
+		{[]string{"gc"}, ""},
+	} {
+		code, out, errOut := shmkit(t, dir, tc.args...)
+		if code != 0 || out != tc.out || errOut != "" {
+			t.Errorf("shmkit %q: status %d, stdout %q, stderr %q; want 0 and %q", tc.args, code, out, errOut, tc.out)
+		}
+	}
+	if exists(t, dead) {
+		t.Errorf("gc left %s", dead)
+	}
+	if !exists(t, address) {
+		t.Errorf("gc removed the socket %s of a live server", address)
+	}
 }
 
 func TestUsage(t *testing.T) {

@@ -665,6 +665,7 @@ func runGC(ctx context.Context, inv *invocation, args []string) error {
 		}
 		fmt.Fprintf(inv.stdout, "removed %s\n", printable(name))
 	}
+	gcManagerDirs(inv, *dryRun)
 	return nil
 }
 
