@@ -116,7 +116,9 @@ func kind(daemon bool) int {
 // handOff gives the job to an idle spare, or to a new worker. A spare
 // that turns out to have died while idle is replaced; any other failure to
 // hand the job over (a file that cannot be passed, say) is the caller's,
-// and the worker that could not take the job is killed.
+// and the worker that could not take the job is killed. Giving the job to
+// the replacement cannot run it twice: writeFrame fails only when the
+// spare did not get the whole job.
 func (s *spawnerState) handOff(daemon bool, payload []byte, files []*os.File) (*worker, error) {
 	if w := s.takeIdle(daemon); w != nil {
 		err := writeFrame(w.conn, payload, files)
