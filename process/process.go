@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/fxamacker/cbor/v2"
 )
 
 var (
@@ -27,13 +25,13 @@ var (
 )
 
 // ExitError reports a worker that did not end well: its function returned
-// an error or panicked, it exited with a non-zero status, or a signal
-// killed it.
+// an error or panicked, its result could not be sent, it exited with a
+// non-zero status or without reporting a result, or a signal killed it.
 type ExitError struct {
 	Name  string
 	Pid   int
 	Code  int    // exit status, or -N when signal N killed it (as Python's exitcode)
-	Err   string // the error the function returned, if any
+	Err   string // the error the function returned, or why its result could not be sent
 	Panic string // the panic value and stack, if the function panicked
 }
 
@@ -95,13 +93,13 @@ func start(fn string, arg []byte, opts []Option) (*Process, error) {
 	// inherited when the worker boots: a spare booted earlier would
 	// otherwise write to (and hold open) whatever they were then.
 	files = append(files, os.Stdout, os.Stderr)
-	payload, err := cbor.Marshal(job{Func: fn, Name: c.name, Arg: arg, Env: os.Environ(), Dir: dir,
+	payload, err := wire.EncMode().Marshal(job{Func: fn, Name: c.name, Arg: arg, Env: os.Environ(), Dir: dir,
 		Daemon: c.daemon, NFiles: len(c.files), NSegments: len(c.segs), Stdio: true})
 	if err != nil {
 		return nil, fmt.Errorf("process: encode job: %w", err)
 	}
 	if len(payload) > maxFrame {
-		return nil, fmt.Errorf("process: argument of %s too large: the job takes %d bytes, at most %d", fn, len(payload), maxFrame)
+		return nil, fmt.Errorf("process: job for %s too large: %d bytes with the environment, at most %d", fn, len(payload), maxFrame)
 	}
 	if len(files) > maxFiles+2 {
 		return nil, fmt.Errorf("process: %d files and segments passed, at most %d", len(files)-2, maxFiles)
@@ -127,7 +125,7 @@ func (p *Process) wait() {
 	reported := make(chan bool, 1)
 	go func() {
 		payload, err := p.w.readOutcome()
-		reported <- err == nil && cbor.Unmarshal(payload, &out) == nil
+		reported <- err == nil && wire.Unmarshal(payload, &out) == nil
 	}()
 	if p.w.awaitExit() {
 		// The worker has exited, so its outcome, if it sent one, is in
@@ -210,7 +208,7 @@ func (p *Process) Result(v any) error {
 	if p.err != nil {
 		return p.err
 	}
-	if err := cbor.Unmarshal(p.result, v); err != nil {
+	if err := wire.Unmarshal(p.result, v); err != nil {
 		return fmt.Errorf("process: decode result of %s: %w", p.name, err)
 	}
 	return nil
