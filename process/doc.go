@@ -25,8 +25,11 @@
 // Main must be the first statement of main (and of TestMain in tests that
 // start workers). A worker never returns from Main: it runs its function and
 // exits, with status 0 when the function returned nil, 1 when it returned an
-// error, and 2 when it panicked. Start in a worker whose program forgot to
-// call Main returns ErrNoMain instead of starting workers recursively.
+// error, and 2 when it panicked. A worker whose program forgot to call Main
+// runs the program's main instead, side effects included, and never takes
+// its job: Join reports it by an *ExitError that matches ErrNoMain (and
+// Prestart, for a spare), and Start in such a worker returns ErrNoMain
+// instead of starting workers recursively.
 //
 // # Arguments and results
 //

@@ -5,8 +5,13 @@ package process_test
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fxamacker/cbor/v2"
 
 	"github.com/shmkit/shmkit/process"
 )
@@ -148,5 +153,69 @@ func TestResultTooLarge(t *testing.T) {
 	var ee *process.ExitError
 	if !errors.As(err, &ee) || ee.Code != 1 || !strings.Contains(ee.Err, "too large") || !strings.Contains(ee.Err, "at most 256 MiB") {
 		t.Fatalf("Join = %v, want an ExitError with status 1 saying the result is too large, at most 256 MiB", err)
+	}
+}
+
+// TestForgottenMain runs a program that does not call process.Main (see
+// testdata/nomain): its workers run its main instead of their job, and
+// the parent must say that Main was not called, with spares and without.
+func TestForgottenMain(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool to build the test program")
+	}
+	bin := filepath.Join(t.TempDir(), "nomain")
+	build := exec.CommandContext(ctxT(t), goTool, "build", "-o", bin, "./testdata/nomain")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, spares := range []string{"1", "0"} {
+		t.Run("SHMKIT_SPARES="+spares, func(t *testing.T) {
+			cmd := exec.CommandContext(ctxT(t), bin)
+			cmd.Env = append(os.Environ(), "SHMKIT_SPARES="+spares)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			want := []string{
+				"Prestart: true: process spare",
+				"Run: true: process nomain.echo-1",
+				"before it was ready for a job: its program did not reach process.Main, which must be called first in main (and in TestMain)",
+			}
+			if spares == "0" {
+				want[0] = "Prestart: false: <nil>"
+			}
+			for _, w := range want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// zeroPanics encodes itself, and panics doing so when it is zero. Workers
+// rehearse every registered function's codecs on zero values before they
+// are ready; such a panic must not end them, or every worker of the
+// program would look as if it never reached Main.
+type zeroPanics struct{ N int }
+
+func (z zeroPanics) MarshalCBOR() ([]byte, error) {
+	if z.N == 0 {
+		panic("zero zeroPanics")
+	}
+	return cbor.Marshal(z.N)
+}
+
+func (z *zeroPanics) UnmarshalCBOR(b []byte) error { return cbor.Unmarshal(b, &z.N) }
+
+var double = process.Register("test.double", func(ctx context.Context, z zeroPanics) (zeroPanics, error) {
+	return zeroPanics{N: 2 * z.N}, nil
+})
+
+func TestRehearsalPanics(t *testing.T) {
+	got, err := double.Run(ctxT(t), zeroPanics{N: 21})
+	if err != nil || got.N != 42 {
+		t.Fatalf("Run = %v, %v; want 42", got, err)
 	}
 }

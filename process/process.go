@@ -12,9 +12,12 @@ import (
 )
 
 var (
-	// ErrNoMain reports a Start inside a worker whose program did not call
-	// Main first; without this check the worker would run the program's
-	// main and could start workers without end.
+	// ErrNoMain reports a program that did not call Main first in main
+	// (or in TestMain). Start and Prestart return it in a worker of such a
+	// program, which runs the program's main instead of its job: without
+	// this check it could start workers without end. In the parent, the
+	// *ExitError of a worker that exited before it was ready for its job
+	// (it never reached Main) matches it with errors.Is.
 	ErrNoMain = errors.New("process: this program is a worker but did not call process.Main at the top of main")
 
 	// ErrRunning reports a Result requested before the worker ended.
@@ -33,6 +36,8 @@ type ExitError struct {
 	Code  int    // exit status, or -N when signal N killed it (as Python's exitcode)
 	Err   string // the error the function returned, or why its result could not be sent
 	Panic string // the panic value and stack, if the function panicked
+
+	early bool // it exited, not killed, before it was ready for a job
 }
 
 func (e *ExitError) Error() string {
@@ -45,9 +50,21 @@ func (e *ExitError) Error() string {
 		return who + ": " + e.Err
 	case e.Code < 0:
 		return fmt.Sprintf("%s killed by signal %d (%v)", who, -e.Code, syscall.Signal(-e.Code))
+	case e.early:
+		return fmt.Sprintf("%s exited with status %d before it was ready for a job: "+
+			"its program did not reach process.Main, which must be called first in main (and in TestMain)", who, e.Code)
 	default:
 		return fmt.Sprintf("%s exited with status %d without reporting a result", who, e.Code)
 	}
+}
+
+// Unwrap returns ErrNoMain for a worker that exited before it was ready for
+// a job, and nil otherwise.
+func (e *ExitError) Unwrap() error {
+	if e.early {
+		return ErrNoMain
+	}
+	return nil
 }
 
 // Process is a started worker. Its methods may be called from any goroutine.
@@ -66,9 +83,6 @@ type Process struct {
 var workerSeq atomic.Int64
 
 func start(fn string, arg []byte, opts []Option) (*Process, error) {
-	if isWorker() && !mainCalled.Load() {
-		return nil, ErrNoMain
-	}
 	var c config
 	for _, opt := range opts {
 		opt(&c)
@@ -104,7 +118,7 @@ func start(fn string, arg []byte, opts []Option) (*Process, error) {
 	if len(files) > maxFiles+2 {
 		return nil, fmt.Errorf("process: %d files and segments passed, at most %d", len(files)-2, maxFiles)
 	}
-	w, err := spawner.handOff(c.daemon, payload, files)
+	w, err := spawner.handOff(c.name, c.daemon, payload, files)
 	if err != nil {
 		return nil, err
 	}
@@ -139,10 +153,11 @@ func (p *Process) wait() {
 	switch {
 	case ok && out.Err == "" && out.Panic == "" && p.code == 0:
 		p.result = out.Value
-	case ok || p.code != 0:
+	case ok:
 		p.err = &ExitError{Name: p.name, Pid: p.pid, Code: p.code, Err: out.Err, Panic: out.Panic}
 	default:
-		p.err = &ExitError{Name: p.name, Pid: p.pid, Code: p.code}
+		// A worker that exits before its ready frame never reached Main.
+		p.err = &ExitError{Name: p.name, Pid: p.pid, Code: p.code, early: !p.w.ready && p.code >= 0}
 	}
 	close(p.done)
 }

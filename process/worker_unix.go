@@ -170,7 +170,13 @@ func rehearse() {
 	setEnv(j.Env)
 	registry.RLock()
 	for _, warm := range registry.warmers {
-		warm()
+		// A codec that panics on a zero value must not end the worker
+		// before it is ready: that would read as a program without Main.
+		// The job's own call reports the panic, if it recurs.
+		func() {
+			defer func() { recover() }()
+			warm()
+		}()
 	}
 	registry.RUnlock()
 	msg, _ = wire.EncMode().Marshal(outcome{Value: msg})
