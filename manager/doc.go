@@ -39,7 +39,9 @@
 // Requests and responses are framed and CBOR-encoded, with limits on frame
 // size (Options.MaxFrame), nesting and collection lengths, so a malformed
 // or hostile peer gets an error or a closed connection, never a crash. A
-// panic in a handler becomes an ErrServer reply; the server keeps serving.
+// value beyond the nesting and length limits, a cyclic one included, fails
+// its call in the client (ErrType) before anything is sent. A panic in a
+// handler becomes an ErrServer reply; the server keeps serving.
 // docs/protocol.md specifies the protocol.
 //
 // # Atomicity
