@@ -42,7 +42,9 @@
 // Memory for a frame is taken as its bytes arrive, and a server bounds the
 // memory of all its connections' frames in progress (Options.MaxBuffered),
 // so connections that announce large frames and stall cost it little. A
-// panic in a handler becomes an ErrServer reply; the server keeps serving.
+// value beyond the nesting and length limits, a cyclic one included, fails
+// its call in the client (ErrType) before anything is sent. A panic in a
+// handler becomes an ErrServer reply; the server keeps serving.
 // docs/protocol.md specifies the protocol.
 //
 // # Atomicity

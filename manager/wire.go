@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/shmkit/shmkit/internal/codec"
 )
 
 // The wire format is specified in docs/protocol.md; this file is its only
@@ -264,30 +266,28 @@ func (it items) next() ([]byte, items) {
 // The codec. Keys and values are encoded deterministically (RFC 8949 core
 // deterministic encoding), so that equal values have equal bytes: the server
 // compares keys and compare-and-swap operands as bytes. Decoding limits
-// bound what a peer can make us allocate.
+// bound what a peer can make us allocate; frameWriter.value refuses, before
+// sending, a value beyond them (a cyclic one included), which the server
+// would refuse.
 var (
+	values  *codec.Codec
 	encMode cbor.EncMode
 	decMode cbor.DecMode
 )
 
 func init() {
-	var err error
 	eo := cbor.CoreDetEncOptions()
 	eo.Time = cbor.TimeRFC3339Nano
-	if encMode, err = eo.EncMode(); err != nil {
-		panic(err)
-	}
-	decMode, err = cbor.DecOptions{
-		MaxNestedLevels:  32,
-		MaxArrayElements: 1 << 20,
-		MaxMapPairs:      1 << 20,
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		IndefLength:      cbor.IndefLengthForbidden,
-		TagsMd:           cbor.TagsAllowed,
-	}.DecMode()
+	var err error
+	values, err = codec.New(codec.Limits{Depth: 32, Elements: 1 << 20}, eo, cbor.DecOptions{
+		DupMapKey:   cbor.DupMapKeyEnforcedAPF,
+		IndefLength: cbor.IndefLengthForbidden,
+		TagsMd:      cbor.TagsAllowed,
+	})
 	if err != nil {
 		panic(err)
 	}
+	encMode, decMode = values.EncMode(), values.DecMode()
 }
 
 // wellformed reports whether b is exactly one well-formed CBOR item within
@@ -321,11 +321,12 @@ func (w *frameWriter) item(b []byte) {
 	w.buf = append(w.buf, b...)
 }
 
-// value appends v encoded as CBOR.
+// value appends v encoded as CBOR, or fails if v is beyond the decoding
+// limits.
 func (w *frameWriter) value(v any) error {
 	at := len(w.buf)
 	w.buf = append(w.buf, 0, 0, 0, 0)
-	b, err := encMode.Marshal(v)
+	b, err := values.Marshal(v)
 	if err != nil {
 		w.buf = w.buf[:at]
 		return err

@@ -25,15 +25,37 @@
 // Main must be the first statement of main (and of TestMain in tests that
 // start workers). A worker never returns from Main: it runs its function and
 // exits, with status 0 when the function returned nil, 1 when it returned an
-// error, and 2 when it panicked. Start in a worker whose program forgot to
-// call Main returns ErrNoMain instead of starting workers recursively.
+// error, and 2 when it panicked. A worker whose program forgot to call Main
+// runs the program's main instead, side effects included, and never takes
+// its job: Join reports it by an *ExitError that matches ErrNoMain (and
+// Prestart, for a spare), and Start in such a worker returns ErrNoMain
+// instead of starting workers recursively.
+//
+// # Arguments and results
 //
 // The argument and the result travel CBOR-encoded over a socket private to
 // the parent and the worker, so they may be any values that
-// github.com/fxamacker/cbor/v2 encodes: numbers, strings, slices, maps and
-// structs of those. Open files and shared-memory segments travel as file
-// descriptors (the Files and Segments options; a worker gets them from
-// InheritedFiles and InheritedSegments). A worker inherits the parent's
+// github.com/fxamacker/cbor/v2 encodes (numbers, strings, slices, maps and
+// structs of those, pointers followed), within these limits:
+//
+//   - an argument's or a result's encoding takes at most 256 MiB; within
+//     that, slices and maps may have any number of elements;
+//   - a value nests at most 10000 levels of slices, arrays, maps and
+//     structs (a cbor.Tag counts as one), as encoding/json decodes at most,
+//     with at most 16 pointers and interfaces in a row, so a cyclic value,
+//     whose encoding would never end, is refused.
+//
+// The limits are checked where the value is encoded, before it is sent, and
+// the receiving side decodes whatever passed: Start fails for an argument
+// beyond them, and a result beyond them makes the worker report an error
+// instead of it (Join returns an *ExitError whose Err names the limit),
+// never a success whose result Result cannot decode. The output of a
+// cbor.Marshaler is checked too. Strings travel as the bytes they hold,
+// valid UTF-8 or not.
+//
+// Open files and shared-memory segments travel as file descriptors (the
+// Files and Segments options; a worker gets them from InheritedFiles and
+// InheritedSegments). A worker inherits the parent's
 // standard output and error, environment and working directory as they are
 // when Start is called; its standard input is /dev/null, as for Python's
 // workers.

@@ -13,7 +13,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func writeFrame(c *net.UnixConn, payload []byte, files []*os.File) error {
+// msgWriter is the part of *net.UnixConn that writeFrame uses.
+type msgWriter interface {
+	WriteMsgUnix(b, oob []byte, addr *net.UnixAddr) (n, oobn int, err error)
+	Write(b []byte) (int, error)
+}
+
+// writeFrame writes one frame, with files attached to its first byte. An
+// error means that the peer did not get the whole frame: once the last
+// byte is in the socket, writeFrame makes no further system call, since
+// the peer may by then have read the frame, acted on it and closed its
+// end, which a further write, even of no bytes, reports as EPIPE.
+func writeFrame(c msgWriter, payload []byte, files []*os.File) error {
 	if len(payload) > maxFrame {
 		return fmt.Errorf("process: frame of %d bytes exceeds %d", len(payload), maxFrame)
 	}
@@ -34,7 +45,7 @@ func writeFrame(c *net.UnixConn, payload []byte, files []*os.File) error {
 		oob = unix.UnixRights(fds...)
 	}
 	n, _, err := c.WriteMsgUnix(b, oob, nil)
-	if err != nil {
+	if err != nil || n == len(b) {
 		return err
 	}
 	_, err = c.Write(b[n:])

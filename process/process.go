@@ -9,14 +9,15 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/fxamacker/cbor/v2"
 )
 
 var (
-	// ErrNoMain reports a Start inside a worker whose program did not call
-	// Main first; without this check the worker would run the program's
-	// main and could start workers without end.
+	// ErrNoMain reports a program that did not call Main first in main
+	// (or in TestMain). Start and Prestart return it in a worker of such a
+	// program, which runs the program's main instead of its job: without
+	// this check it could start workers without end. In the parent, the
+	// *ExitError of a worker that exited before it was ready for its job
+	// (it never reached Main) matches it with errors.Is.
 	ErrNoMain = errors.New("process: this program is a worker but did not call process.Main at the top of main")
 
 	// ErrRunning reports a Result requested before the worker ended.
@@ -27,14 +28,16 @@ var (
 )
 
 // ExitError reports a worker that did not end well: its function returned
-// an error or panicked, it exited with a non-zero status, or a signal
-// killed it.
+// an error or panicked, its result could not be sent, it exited with a
+// non-zero status or without reporting a result, or a signal killed it.
 type ExitError struct {
 	Name  string
 	Pid   int
 	Code  int    // exit status, or -N when signal N killed it (as Python's exitcode)
-	Err   string // the error the function returned, if any
+	Err   string // the error the function returned, or why its result could not be sent
 	Panic string // the panic value and stack, if the function panicked
+
+	early bool // it exited, not killed, before it was ready for a job
 }
 
 func (e *ExitError) Error() string {
@@ -47,9 +50,21 @@ func (e *ExitError) Error() string {
 		return who + ": " + e.Err
 	case e.Code < 0:
 		return fmt.Sprintf("%s killed by signal %d (%v)", who, -e.Code, syscall.Signal(-e.Code))
+	case e.early:
+		return fmt.Sprintf("%s exited with status %d before it was ready for a job: "+
+			"its program did not reach process.Main, which must be called first in main (and in TestMain)", who, e.Code)
 	default:
 		return fmt.Sprintf("%s exited with status %d without reporting a result", who, e.Code)
 	}
+}
+
+// Unwrap returns ErrNoMain for a worker that exited before it was ready for
+// a job, and nil otherwise.
+func (e *ExitError) Unwrap() error {
+	if e.early {
+		return ErrNoMain
+	}
+	return nil
 }
 
 // Process is a started worker. Its methods may be called from any goroutine.
@@ -68,9 +83,6 @@ type Process struct {
 var workerSeq atomic.Int64
 
 func start(fn string, arg []byte, opts []Option) (*Process, error) {
-	if isWorker() && !mainCalled.Load() {
-		return nil, ErrNoMain
-	}
 	var c config
 	for _, opt := range opts {
 		opt(&c)
@@ -95,18 +107,18 @@ func start(fn string, arg []byte, opts []Option) (*Process, error) {
 	// inherited when the worker boots: a spare booted earlier would
 	// otherwise write to (and hold open) whatever they were then.
 	files = append(files, os.Stdout, os.Stderr)
-	payload, err := cbor.Marshal(job{Func: fn, Name: c.name, Arg: arg, Env: os.Environ(), Dir: dir,
+	payload, err := wire.EncMode().Marshal(job{Func: fn, Name: c.name, Arg: arg, Env: os.Environ(), Dir: dir,
 		Daemon: c.daemon, NFiles: len(c.files), NSegments: len(c.segs), Stdio: true})
 	if err != nil {
 		return nil, fmt.Errorf("process: encode job: %w", err)
 	}
 	if len(payload) > maxFrame {
-		return nil, fmt.Errorf("process: argument of %s too large: the job takes %d bytes, at most %d", fn, len(payload), maxFrame)
+		return nil, fmt.Errorf("process: job for %s too large: %d bytes with the environment, at most %d", fn, len(payload), maxFrame)
 	}
 	if len(files) > maxFiles+2 {
 		return nil, fmt.Errorf("process: %d files and segments passed, at most %d", len(files)-2, maxFiles)
 	}
-	w, err := spawner.handOff(c.daemon, payload, files)
+	w, err := spawner.handOff(c.name, c.daemon, payload, files)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +139,7 @@ func (p *Process) wait() {
 	reported := make(chan bool, 1)
 	go func() {
 		payload, err := p.w.readOutcome()
-		reported <- err == nil && cbor.Unmarshal(payload, &out) == nil
+		reported <- err == nil && wire.Unmarshal(payload, &out) == nil
 	}()
 	if p.w.awaitExit() {
 		// The worker has exited, so its outcome, if it sent one, is in
@@ -141,10 +153,11 @@ func (p *Process) wait() {
 	switch {
 	case ok && out.Err == "" && out.Panic == "" && p.code == 0:
 		p.result = out.Value
-	case ok || p.code != 0:
+	case ok:
 		p.err = &ExitError{Name: p.name, Pid: p.pid, Code: p.code, Err: out.Err, Panic: out.Panic}
 	default:
-		p.err = &ExitError{Name: p.name, Pid: p.pid, Code: p.code}
+		// A worker that exits before its ready frame never reached Main.
+		p.err = &ExitError{Name: p.name, Pid: p.pid, Code: p.code, early: !p.w.ready && p.code >= 0}
 	}
 	close(p.done)
 }
@@ -210,7 +223,7 @@ func (p *Process) Result(v any) error {
 	if p.err != nil {
 		return p.err
 	}
-	if err := cbor.Unmarshal(p.result, v); err != nil {
+	if err := wire.Unmarshal(p.result, v); err != nil {
 		return fmt.Errorf("process: decode result of %s: %w", p.name, err)
 	}
 	return nil

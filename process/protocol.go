@@ -1,11 +1,44 @@
 package process
 
+import (
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/shmkit/shmkit/internal/codec"
+)
+
 // The control socket between a parent and a worker carries frames: a 4-byte
 // little-endian length and that many bytes of CBOR. The worker first sends
 // an empty frame when it is ready for a job; the parent sends the job, which
 // may carry file descriptors (SCM_RIGHTS) on its first byte; the worker
 // sends its outcome and exits.
-const maxFrame = 1 << 28
+const (
+	// maxValue bounds the encoding of an argument and of a result.
+	maxValue = 1 << 28
+
+	// maxFrame bounds a frame: a value and what travels with it (names,
+	// the environment and the directory in a job).
+	maxFrame = maxValue + 1<<20
+
+	// maxDepth bounds the nesting of an argument and of a result, as
+	// encoding/json bounds what it decodes.
+	maxDepth = 10000
+)
+
+// wire encodes and decodes everything a parent and its workers send each
+// other, with the encoding cbor.Marshal uses. Its limits are what a frame
+// can carry: no array or map in maxValue bytes has more than maxValue
+// elements, so only the nesting limit and the size can refuse a value, and
+// they do so in the encoding process, before anything is sent. Strings
+// that are not valid UTF-8 decode as they were, as Go strings may hold
+// any bytes.
+var wire = func() *codec.Codec {
+	c, err := codec.New(codec.Limits{Depth: maxDepth, Elements: maxValue, Size: maxValue},
+		cbor.EncOptions{}, cbor.DecOptions{UTF8: cbor.UTF8DecodeInvalid})
+	if err != nil {
+		panic(err)
+	}
+	return c
+}()
 
 // job is what the parent sends a worker to run.
 type job struct {

@@ -6,8 +6,6 @@ import (
 	"os"
 	"sync"
 
-	"github.com/fxamacker/cbor/v2"
-
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -48,22 +46,30 @@ func Register[A, R any](name string, f func(ctx context.Context, arg A) (R, erro
 	}
 	registry.funcs[name] = func(ctx context.Context, argBytes []byte) ([]byte, error) {
 		var arg A
-		if err := cbor.Unmarshal(argBytes, &arg); err != nil {
+		if err := wire.Unmarshal(argBytes, &arg); err != nil {
 			return nil, fmt.Errorf("process: decode argument of %s: %w", name, err)
 		}
 		r, err := f(ctx, arg)
 		if err != nil {
 			return nil, err
 		}
-		return cbor.Marshal(r)
+		// The parent decodes with wire's limits, so what wire encodes
+		// it can decode: a result beyond them fails here, as the
+		// function's error, rather than as a success whose result the
+		// parent cannot read.
+		b, err := wire.Marshal(r)
+		if err != nil {
+			return nil, fmt.Errorf("process: encode result of %s: %w", name, err)
+		}
+		return b, nil
 	}
 	registry.warmers = append(registry.warmers, func() {
 		var a A
 		var r R
-		if b, err := cbor.Marshal(a); err == nil {
-			cbor.Unmarshal(b, &a)
+		if b, err := wire.Marshal(a); err == nil {
+			wire.Unmarshal(b, &a)
 		}
-		cbor.Marshal(r)
+		wire.Marshal(r)
 	})
 	return &Func[A, R]{name: name}
 }
@@ -78,10 +84,11 @@ func lookup(name string) func(context.Context, []byte) ([]byte, error) {
 func (fn *Func[A, R]) Name() string { return fn.name }
 
 // Start starts a worker process running fn(arg) and returns without waiting
-// for it. Start fails if arg cannot be encoded or the worker cannot be
-// started; everything that happens in the worker is reported by Join.
+// for it. Start fails if arg cannot be encoded within the limits (see the
+// package documentation) or the worker cannot be started; everything that
+// happens in the worker is reported by Join.
 func (fn *Func[A, R]) Start(arg A, opts ...Option) (*Process, error) {
-	b, err := cbor.Marshal(arg)
+	b, err := wire.Marshal(arg)
 	if err != nil {
 		return nil, fmt.Errorf("process: encode argument of %s: %w", fn.name, err)
 	}

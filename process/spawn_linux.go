@@ -113,18 +113,20 @@ func kind(daemon bool) int {
 	return 0
 }
 
-// handOff gives the job to an idle spare, or to a new worker. A spare
-// that turns out to have died while idle is replaced; any other failure to
-// hand the job over (a file that cannot be passed, say) is the caller's,
-// and the worker that could not take the job is killed.
-func (s *spawnerState) handOff(daemon bool, payload []byte, files []*os.File) (*worker, error) {
+// handOff gives the job to an idle spare, or to a new worker named name.
+// A spare that turns out to have died while idle is replaced; any other
+// failure to hand the job over (a file that cannot be passed, say) is the
+// caller's, and the worker that could not take the job is killed. Giving
+// the job to the replacement cannot run it twice: writeFrame fails only
+// when the spare did not get the whole job.
+func (s *spawnerState) handOff(name string, daemon bool, payload []byte, files []*os.File) (*worker, error) {
 	if w := s.takeIdle(daemon); w != nil {
 		err := writeFrame(w.conn, payload, files)
 		if err == nil {
 			return w, nil
 		}
 		s.discard(w)
-		if !errors.Is(err, unix.EPIPE) && !errors.Is(err, unix.ECONNRESET) {
+		if !peerGone(err) {
 			return nil, fmt.Errorf("process: hand job to worker: %w", err)
 		}
 	}
@@ -133,16 +135,37 @@ func (s *spawnerState) handOff(daemon bool, payload []byte, files []*os.File) (*
 		return nil, err
 	}
 	if err := writeFrame(w.conn, payload, files); err != nil {
-		s.discard(w)
+		if ee := s.discardEarly(w, name); ee != nil && peerGone(err) {
+			return nil, ee
+		}
 		return nil, fmt.Errorf("process: hand job to worker: %w", err)
 	}
 	return w, nil
 }
 
-// discard kills a worker that will not run a job and reaps it.
-func (s *spawnerState) discard(w *worker) {
+// peerGone reports whether err is a write's to a socket whose peer has
+// closed its end.
+func peerGone(err error) bool {
+	return errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET)
+}
+
+// discard kills a worker that will not run a job, reaps it and returns
+// its exit status, which is its own if it had exited already.
+func (s *spawnerState) discard(w *worker) int {
 	w.cmd.Process.Kill()
-	s.reap(w)
+	return s.reap(w)
+}
+
+// discardEarly discards w, which has not taken a job, and returns the
+// *ExitError that reports it if it had exited by itself: then it did not
+// reach Main, which would have waited for the job. It returns nil if w was
+// still running.
+func (s *spawnerState) discardEarly(w *worker, name string) *ExitError {
+	pid := w.pid()
+	if code := s.discard(w); code >= 0 {
+		return &ExitError{Name: name, Pid: pid, Code: code, early: true}
+	}
+	return nil
 }
 
 // replenish starts a spare in the background if the kind has none. It runs
@@ -171,8 +194,13 @@ func (s *spawnerState) replenish(daemon bool) {
 }
 
 // start starts a worker process that waits for its job on the control
-// socket.
+// socket. In a worker whose program did not call Main, and so runs the
+// program's main, it returns ErrNoMain instead of starting workers
+// without end.
 func (s *spawnerState) start(daemon bool) (*worker, error) {
+	if isWorker() && !mainCalled.Load() {
+		return nil, ErrNoMain
+	}
 	parentEnd, childEnd, err := socketPair()
 	if err != nil {
 		return nil, err
@@ -294,7 +322,9 @@ func (s *spawnerState) finished(w *worker) int {
 // Prestart makes sure that a spare worker of the kind the options select
 // (Daemon or not) is idle and ready, starting one if needed and waiting
 // for it as long as ctx allows, so that the next Start of that kind runs
-// its function at once. It does nothing when spares are disabled.
+// its function at once. It does nothing when spares are disabled. A spare
+// that exits before it is ready, because the program does not call Main
+// first, is reported by an *ExitError that matches ErrNoMain.
 func Prestart(ctx context.Context, opts ...Option) error {
 	var c config
 	for _, opt := range opts {
@@ -320,7 +350,9 @@ func (s *spawnerState) prestart(ctx context.Context, daemon bool) error {
 		err = ctx.Err()
 	}
 	if err != nil {
-		s.discard(w)
+		if ee := s.discardEarly(w, "spare"); ee != nil && ctx.Err() == nil {
+			return ee
+		}
 		return err
 	}
 	s.mu.Lock()

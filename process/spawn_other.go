@@ -8,7 +8,10 @@ import (
 	"os"
 )
 
-type worker struct{ conn *net.UnixConn }
+type worker struct {
+	conn  *net.UnixConn
+	ready bool
+}
 
 func (w *worker) pid() int                   { return 0 }
 func (w *worker) awaitExit() bool            { return false }
@@ -18,7 +21,7 @@ var spawner spawnerState
 
 type spawnerState struct{}
 
-func (spawnerState) handOff(daemon bool, payload []byte, files []*os.File) (*worker, error) {
+func (spawnerState) handOff(name string, daemon bool, payload []byte, files []*os.File) (*worker, error) {
 	return nil, ErrNotSupported
 }
 

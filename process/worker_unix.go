@@ -13,8 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"unicode/utf8"
 
-	"github.com/fxamacker/cbor/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,7 +44,7 @@ func runWorker() int {
 		return 3
 	}
 	var j job
-	err = cbor.Unmarshal(payload, &j)
+	err = wire.Unmarshal(payload, &j)
 	stdio := 0
 	if j.Stdio {
 		stdio = 2
@@ -77,7 +77,8 @@ func runWorker() int {
 		s.Close()
 	}
 	finished.Store(true)
-	b, err := cbor.Marshal(out)
+	out.Err, out.Panic = clip(out.Err), clip(out.Panic)
+	b, err := wire.EncMode().Marshal(out)
 	if err == nil {
 		err = writeFrame(conn, b, nil)
 	}
@@ -91,6 +92,20 @@ func runWorker() int {
 		return 1
 	}
 	return 0
+}
+
+// clip shortens an error or panic text to maxValue bytes, so that the
+// outcome fits in a frame.
+func clip(s string) string {
+	if len(s) <= maxValue {
+		return s
+	}
+	const cut = "\n... (cut)"
+	n := maxValue - len(cut)
+	for n > 0 && !utf8.RuneStart(s[n]) { // not inside a character
+		n--
+	}
+	return s[:n] + cut
 }
 
 // watchParent waits for the parent's end of the control socket to close,
@@ -145,20 +160,26 @@ func rehearse() {
 		conns[i] = c.(*net.UnixConn)
 	}
 	dir, _ := os.Getwd()
-	msg, _ := cbor.Marshal(job{Func: "rehearsal", Env: os.Environ(), Dir: dir})
+	msg, _ := wire.EncMode().Marshal(job{Func: "rehearsal", Env: os.Environ(), Dir: dir})
 	go writeFrame(conns[0], msg, nil)
 	if msg, _, err = readFrame(conns[1], maxFiles); err != nil {
 		return
 	}
 	var j job
-	cbor.Unmarshal(msg, &j)
+	wire.Unmarshal(msg, &j)
 	setEnv(j.Env)
 	registry.RLock()
 	for _, warm := range registry.warmers {
-		warm()
+		// A codec that panics on a zero value must not end the worker
+		// before it is ready: that would read as a program without Main.
+		// The job's own call reports the panic, if it recurs.
+		func() {
+			defer func() { recover() }()
+			warm()
+		}()
 	}
 	registry.RUnlock()
-	msg, _ = cbor.Marshal(outcome{Value: msg})
+	msg, _ = wire.EncMode().Marshal(outcome{Value: msg})
 	go writeFrame(conns[0], msg, nil)
 	readFrame(conns[1], 0)
 }
