@@ -123,8 +123,8 @@ func (s *Segment) Attach(spec ObjectSpec) (Object, error) {
 		return Object{}, err
 	}
 	if o.Kind != spec.Kind || o.fp != layout.Fingerprint(spec.Layout) {
-		return Object{}, fmt.Errorf("%w: %s: object %q is a %s of %s, not a %s of %s",
-			ErrTypeMismatch, s, o.Name, o.Kind, o.Type, spec.Kind, spec.Type)
+		return Object{}, fmt.Errorf("%w: %s: object %q is %s of %s, not %s of %s",
+			ErrTypeMismatch, s, o.Name, article(o.Kind), o.Type, article(spec.Kind), spec.Type)
 	}
 	if spec.Size > 0 && o.Size != spec.Size {
 		return Object{}, fmt.Errorf("%w: %s: object %q has %d bytes, want %d", ErrTypeMismatch, s, o.Name, o.Size, spec.Size)
@@ -191,6 +191,15 @@ func (s *Segment) entries() ([]entry, int64, error) {
 		ents[i] = e
 	}
 	return ents, dataLow, nil
+}
+
+// article returns kind preceded by the indefinite article it takes in
+// English: "a value", "an array", "an event".
+func article(kind string) string {
+	if kind != "" && strings.IndexByte("aeiouAEIOU", kind[0]) >= 0 {
+		return "an " + kind
+	}
+	return "a " + kind
 }
 
 func (s *Segment) object(e entry) Object {

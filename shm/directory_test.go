@@ -60,8 +60,9 @@ func TestAllocLookupAttach(t *testing.T) {
 		t.Errorf("Attach with another type = %v, want ErrTypeMismatch naming int64 and main.Celsius", err)
 	}
 	other = ObjectSpec{Name: "counter", Kind: "array", Type: "int64", Layout: "int64"}
-	if _, err := s2.Attach(other); !errors.Is(err, ErrTypeMismatch) {
-		t.Errorf("Attach with another kind = %v, want ErrTypeMismatch", err)
+	_, err = s2.Attach(other)
+	if !errors.Is(err, ErrTypeMismatch) || !strings.Contains(err.Error(), "is a value of int64, not an array of int64") {
+		t.Errorf("Attach with another kind = %v, want ErrTypeMismatch saying it is a value of int64, not an array", err)
 	}
 	objs, err := s.Objects()
 	if err != nil || len(objs) != 1 || objs[0].Name != "counter" {
