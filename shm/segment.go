@@ -181,8 +181,9 @@ func newSegment(name, path string, fd int, mem []byte, hdr header) (*Segment, er
 }
 
 // Remove unlinks the named segment. Processes that have it open keep their
-// mapping; later Opens fail. Remove refuses (with ErrNotSegment) to remove a
-// file that is not a shmkit segment.
+// mapping; later Opens fail. Remove refuses (with ErrNotSegment, as Open
+// does) to remove a file that is not a shmkit segment, a directory, or a
+// symbolic link, even one to a segment.
 func Remove(name string, opts ...Option) error {
 	n, err := checkName(name)
 	if err != nil {

@@ -128,13 +128,7 @@ func sysCreateAnonymous(size int64) (int, []byte, header, error) {
 func sysOpen(path string) (int, []byte, header, error) {
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
-		switch {
-		case errors.Is(err, unix.ELOOP):
-			err = fmt.Errorf("%w: a symbolic link", ErrNotSegment)
-		case errors.Is(err, unix.EISDIR):
-			err = fmt.Errorf("%w: a directory", ErrNotSegment)
-		}
-		return -1, nil, header{}, &fs.PathError{Op: "open", Path: path, Err: err}
+		return -1, nil, header{}, &fs.PathError{Op: "open", Path: path, Err: openError(err)}
 	}
 	mem, hdr, err := mapValidated(fd)
 	if err != nil {
@@ -142,6 +136,18 @@ func sysOpen(path string) (int, []byte, header, error) {
 		return -1, nil, header{}, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	return fd, mem, hdr, nil
+}
+
+// openError explains why opening a segment's name with O_NOFOLLOW failed:
+// a symbolic link or a directory in its place is not a segment.
+func openError(err error) error {
+	switch {
+	case errors.Is(err, unix.ELOOP):
+		return fmt.Errorf("%w: a symbolic link", ErrNotSegment)
+	case errors.Is(err, unix.EISDIR):
+		return fmt.Errorf("%w: a directory", ErrNotSegment)
+	}
+	return err
 }
 
 func sysFromFile(f *os.File) (int, []byte, header, error) {
@@ -202,7 +208,7 @@ func mapValidated(fd int) ([]byte, header, error) {
 func sysRemove(path string) error {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
-		return &fs.PathError{Op: "remove", Path: path, Err: err}
+		return &fs.PathError{Op: "remove", Path: path, Err: openError(err)}
 	}
 	var opened unix.Stat_t
 	buf := make([]byte, len(magic))

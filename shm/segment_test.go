@@ -357,6 +357,24 @@ func TestUseAfterClose(t *testing.T) {
 }
 
 func TestRemoveRefusesNonFiles(t *testing.T) {
+	// A symbolic link, even to a segment, is refused as Open refuses it,
+	// and neither it nor its target is removed.
+	target := filepath.Join(DefaultDir, createTemp(t, 4096).Name())
+	link := shmtest.Name(t)
+	if err := os.Symlink(target, filepath.Join(DefaultDir, link)); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(filepath.Join(DefaultDir, link))
+	if err := Remove(link); !errors.Is(err, ErrNotSegment) {
+		t.Errorf("Remove(symlink) = %v, want ErrNotSegment", err)
+	}
+	if _, err := os.Lstat(filepath.Join(DefaultDir, link)); err != nil {
+		t.Errorf("refused Remove(symlink) removed the link: %v", err)
+	}
+	if _, err := os.Stat(target); err != nil {
+		t.Errorf("refused Remove(symlink) removed its target: %v", err)
+	}
+
 	dir := shmtest.Name(t)
 	if err := os.Mkdir(filepath.Join(DefaultDir, dir), 0o700); err != nil {
 		t.Fatal(err)
