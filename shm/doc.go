@@ -12,7 +12,9 @@
 //
 // Create reserves the segment's whole backing store before it returns, so a
 // full /dev/shm is an error from Create (wrapping syscall.ENOSPC) and never a
-// SIGBUS when a page is first touched. Create initialises the segment
+// SIGBUS when a page is first touched. Open and FromFile reserve whatever
+// part of an existing segment file has none (a sparse copy made with cp,
+// say), so a full /dev/shm is an error from them too. Create initialises the segment
 // completely before it gives it its name: a concurrent Open either finds no
 // segment (fs.ErrNotExist) or a complete one, and a creator killed half-way
 // leaves nothing behind. (On a filesystem without O_TMPFILE it leaves a

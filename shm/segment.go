@@ -138,7 +138,9 @@ func roundSize(size int64) (int64, error) {
 // Open maps the existing named segment after validating its header. A
 // missing segment gives an error matching fs.ErrNotExist; a file that fails
 // validation gives one matching ErrNotSegment, ErrTruncated, ErrVersion,
-// ErrCorrupt, ErrNotReady or ErrNamespace.
+// ErrCorrupt, ErrNotReady or ErrNamespace. Open reserves backing store for
+// any part of the file that has none, and fails with an error matching
+// syscall.ENOSPC if the filesystem cannot hold it.
 func Open(name string, opts ...Option) (*Segment, error) {
 	n, err := checkName(name)
 	if err != nil {

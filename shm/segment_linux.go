@@ -202,7 +202,31 @@ func mapValidated(fd int) ([]byte, header, error) {
 	if err != nil {
 		return nil, header{}, fmt.Errorf("mmap: %w", err)
 	}
+	// After mmap, which fails first (EACCES) on a read-only descriptor.
+	if err := reserve(fd, &st); err != nil {
+		unix.Munmap(mem)
+		return nil, header{}, err
+	}
 	return mem, hdr, nil
+}
+
+// reserve gives backing store to the pages of the file st describes that
+// have none, so that a full filesystem is an error now instead of a SIGBUS
+// in whichever process first writes such a page. Create reserves every
+// page, but a copy made by cp, or a file extended with truncate, has holes.
+// The allocated block count tells them apart in one fstat; SEEK_HOLE cannot,
+// because tmpfs reports pages that were reserved but never written as holes.
+// fallocate with FALLOC_FL_KEEP_SIZE leaves the data and the size alone, and
+// on failure tmpfs releases what it allocated.
+func reserve(fd int, st *unix.Stat_t) error {
+	if st.Blocks*512 >= st.Size {
+		return nil
+	}
+	err := unix.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, 0, st.Size)
+	if err != nil && !errors.Is(err, unix.EOPNOTSUPP) { // no reservation possible there, as in Create
+		return fmt.Errorf("reserve backing store: %w", err)
+	}
+	return nil
 }
 
 func sysRemove(path string) error {
