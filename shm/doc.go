@@ -38,10 +38,19 @@
 // of misreading memory. Objects are never freed; remove the segment instead.
 // Packages value, array and semaphore build typed objects on this.
 //
+// Lookup, Attach and Alloc cost the same however many objects the segment
+// holds: the segment carries a hash index of the names, which Lookup and
+// Attach follow without locking, checking only the directory entries they
+// read. Objects lists every object, in allocation order. Segments written
+// by older shmkit versions (layout version 1, without the index) are still
+// opened and allocated in, by their own rules so that older programs can
+// go on sharing them; their lookups read the whole directory.
+//
 // Allocation is serialised by a lock word in the header that survives its
 // holder's death: a process killed while allocating delays the next
 // allocation by at most a fraction of a second and leaves no half-made
-// object visible.
+// object visible. An object it had published stays visible, and the next
+// allocation finishes indexing it.
 //
 // # Lifetimes
 //

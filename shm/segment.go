@@ -34,6 +34,8 @@ type Segment struct {
 	hdr  header
 	dir  lock.Mutex // serialises Alloc across processes
 
+	allocHook func(step string) // tests: runs after each step of an allocation
+
 	closeOnce sync.Once
 	closeErr  error
 	closed    atomic.Bool
@@ -246,9 +248,10 @@ func (s *Segment) word64(off int) *uint64 { return word64(s.mem, off) }
 func (s *Segment) word32(off int) *uint32 { return word32(s.mem, off) }
 
 // lockDir takes the directory lock. A previous holder that died did so
-// either before publishing (nothing it wrote is visible, and Alloc zeroes
-// what it may have scribbled) or after (its object is complete), so the
-// directory is consistent either way.
+// before publishing (nothing it wrote is visible, and Alloc zeroes what it
+// may have scribbled), after publishing but before indexing (which Alloc
+// repairs first of all), or after (its object is complete), so the
+// directory is consistent or repaired in every case (docs/layout.md, 6.5).
 func (s *Segment) lockDir() error {
 	err := s.dir.Lock(context.Background())
 	if errors.Is(err, lock.ErrOwnerDead) {

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -97,10 +96,9 @@ func initialise(fd int, size int64) ([]byte, header, error) {
 		unix.Munmap(mem)
 		return nil, header{}, err
 	}
-	hdr := header{version: layoutVersion, size: size, creatorPid: pid, creatorStart: start, created: time.Now(), pidNS: ns}
-	encodeHeader(mem, hdr)
-	atomic.StoreUint64(word64(mem, offDataLow), uint64(size))
-	atomic.StoreUint32(word32(mem, offState), stateReady)
+	hdr := header{version: layoutVersion, size: size, buckets: bucketCount(size),
+		creatorPid: pid, creatorStart: start, created: time.Now(), pidNS: ns}
+	format(mem, hdr)
 	return mem, hdr, nil
 }
 

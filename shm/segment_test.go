@@ -169,6 +169,22 @@ func TestOpenValidatesHeader(t *testing.T) {
 			return b
 		}, ErrCorrupt},
 		{"grown file", func(b []byte) []byte { return append(b, make([]byte, 4096)...) }, ErrCorrupt},
+		{"no index buckets", func(b []byte) []byte {
+			binary.LittleEndian.PutUint32(b[OffBuckets:], 0)
+			Resum(b)
+			return b
+		}, ErrCorrupt},
+		{"index larger than the segment", func(b []byte) []byte {
+			binary.LittleEndian.PutUint32(b[OffBuckets:], 8192/4)
+			Resum(b)
+			return b
+		}, ErrCorrupt},
+		{"version 1, which ignores the bucket count", func(b []byte) []byte {
+			binary.LittleEndian.PutUint32(b[OffVersion:], 1)
+			binary.LittleEndian.PutUint32(b[OffBuckets:], 1<<31)
+			Resum(b)
+			return b
+		}, nil},
 		{"not ready", func(b []byte) []byte { b[OffState] = 0; return b }, ErrNotReady},
 		{"other pid namespace", func(b []byte) []byte {
 			b[OffPidNS]++
@@ -186,6 +202,9 @@ func TestOpenValidatesHeader(t *testing.T) {
 			}
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Open = %v, want %v", err, tt.want)
+			}
+			if err == nil {
+				return
 			}
 			var pe *fs.PathError
 			if !errors.As(err, &pe) || !strings.HasSuffix(pe.Path, name) {
