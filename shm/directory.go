@@ -117,9 +117,7 @@ func (s *Segment) alloc(spec ObjectSpec) (Object, error) {
 		return Object{}, fmt.Errorf("%w: %s has %d bytes free, object %q needs %d",
 			ErrFull, s, max(0, metaOff-entOff-entrySize), spec.Name, spec.Size)
 	}
-	// An allocator that died holding the lock may have written metadata
-	// below dataLow without publishing it; objects must start out zero.
-	clear(s.mem[max(objOff, dataLow-maxMetaLen-8):dataLow])
+	s.clearUnpublished(objOff, dataLow)
 	copy(s.mem[objOff:objOff+spec.Size], spec.Init)
 	copy(s.mem[metaOff:], meta)
 	e := entry{name: spec.Name, kind: spec.Kind, off: objOff, size: spec.Size,
@@ -144,6 +142,25 @@ func (s *Segment) alloc(spec ObjectSpec) (Object, error) {
 		s.step(stepIndexed)
 	}
 	return s.object(e), nil
+}
+
+// clearUnpublished zeroes what allocators that died holding the lock may
+// have written in [objOff, dataLow), the space of a new object, without
+// publishing it: objects must start out zero. In version 2 the written-low
+// word says how far down they wrote, and is lowered before anything is
+// written below dataLow. Version 1 zeroes the lowest blob's reach
+// (docs/layout.md, 6.5).
+func (s *Segment) clearUnpublished(objOff, dataLow int64) {
+	if s.hdr.buckets == 0 {
+		clear(s.mem[max(objOff, dataLow-maxMetaLen-8):dataLow])
+		return
+	}
+	w := s.word64(offWritten)
+	written := min(int64(atomic.LoadUint64(w)), dataLow)
+	clear(s.mem[max(objOff, written):dataLow])
+	if objOff < written {
+		atomic.StoreUint64(w, uint64(objOff))
+	}
 }
 
 // step runs the tests' hook after a step of alloc.

@@ -50,7 +50,8 @@
 // holder's death: a process killed while allocating delays the next
 // allocation by at most a fraction of a second and leaves no half-made
 // object visible. An object it had published stays visible, and the next
-// allocation finishes indexing it.
+// allocation finishes indexing it; bytes it had written without publishing
+// never show in a later object.
 //
 // # Lifetimes
 //

@@ -16,6 +16,7 @@ const (
 	OffDirLock    = offDirLock
 	OffCount      = offCount
 	OffDataLow    = offDataLow
+	OffWritten    = offWritten
 	OffBuckets    = offBuckets
 	EntNext       = entNext
 	HeaderSize    = headerSize

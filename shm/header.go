@@ -47,6 +47,7 @@ const (
 	offDirLock = 128 // robust lock word (internal/lock) serialising Alloc
 	offCount   = 136 // number of published directory entries
 	offDataLow = 144 // lowest offset used by object data and metadata
+	offWritten = 152 // version 2: lowest offset an allocation has written data or metadata at
 
 	stateReady = 1
 
@@ -103,6 +104,7 @@ type header struct {
 func format(mem []byte, h header) {
 	encodeHeader(mem, h)
 	atomic.StoreUint64(word64(mem, offDataLow), uint64(h.size))
+	atomic.StoreUint64(word64(mem, offWritten), uint64(h.size))
 	atomic.StoreUint32(word32(mem, offState), stateReady)
 }
 

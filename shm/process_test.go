@@ -219,8 +219,9 @@ var allocAndDie = process.Register("shm_test.allocAndDie", func(ctx context.Cont
 	return struct{}{}, fmt.Errorf("Alloc returned (%v) without reaching step %q", err, j.Step)
 })
 
-// victimSpec describes the object that allocAndDie allocates.
-func victimSpec(name string) ObjectSpec { return ObjectSpec{Name: name, Kind: "bytes", Size: 64} }
+// victimSpec describes the object that allocAndDie allocates: large, so
+// that its initial content reaches far below the blob.
+func victimSpec(name string) ObjectSpec { return ObjectSpec{Name: name, Kind: "bytes", Size: 16 << 10} }
 
 // TestAllocatorKilled kills an allocator after each step of publishing an
 // object, holding the directory lock. The object must be visible exactly
