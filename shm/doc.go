@@ -12,7 +12,9 @@
 //
 // Create reserves the segment's whole backing store before it returns, so a
 // full /dev/shm is an error from Create (wrapping syscall.ENOSPC) and never a
-// SIGBUS when a page is first touched. Create initialises the segment
+// SIGBUS when a page is first touched. Open and FromFile reserve whatever
+// part of an existing segment file has none (a sparse copy made with cp,
+// say), so a full /dev/shm is an error from them too. Create initialises the segment
 // completely before it gives it its name: a concurrent Open either finds no
 // segment (fs.ErrNotExist) or a complete one, and a creator killed half-way
 // leaves nothing behind. (On a filesystem without O_TMPFILE it leaves a
@@ -36,10 +38,20 @@
 // of misreading memory. Objects are never freed; remove the segment instead.
 // Packages value, array and semaphore build typed objects on this.
 //
+// Lookup, Attach and Alloc cost the same however many objects the segment
+// holds: the segment carries a hash index of the names, which Lookup and
+// Attach follow without locking, checking only the directory entries they
+// read. Objects lists every object, in allocation order. Segments written
+// by older shmkit versions (layout version 1, without the index) are still
+// opened and allocated in, by their own rules so that older programs can
+// go on sharing them; their lookups read the whole directory.
+//
 // Allocation is serialised by a lock word in the header that survives its
 // holder's death: a process killed while allocating delays the next
 // allocation by at most a fraction of a second and leaves no half-made
-// object visible.
+// object visible. An object it had published stays visible, and the next
+// allocation finishes indexing it; bytes it had written without publishing
+// never show in a later object.
 //
 // # Lifetimes
 //

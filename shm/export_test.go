@@ -1,5 +1,10 @@
 package shm
 
+import (
+	"encoding/binary"
+	"hash/crc32"
+)
+
 // Internals for the external tests in package shm_test.
 
 const (
@@ -11,6 +16,9 @@ const (
 	OffDirLock    = offDirLock
 	OffCount      = offCount
 	OffDataLow    = offDataLow
+	OffWritten    = offWritten
+	OffBuckets    = offBuckets
+	EntNext       = entNext
 	HeaderSize    = headerSize
 	ObjectAlign   = objectAlign
 	MaxMetaLen    = maxMetaLen
@@ -33,5 +41,23 @@ func FD(s *Segment) int { return s.fd }
 
 func Word64(s *Segment, off int) *uint64 { return s.word64(off) }
 
+// EntryOff returns the offset of directory entry i.
+func EntryOff(s *Segment, i int) int { return int(s.entryOff(int64(i))) }
+
+// BucketOf returns the index bucket of the object name, and BucketOff the
+// offset of bucket b's word.
+func BucketOf(s *Segment, name string) int { return int(s.bucketOf(name)) }
+
+func BucketOff(b int) int { return headerSize + 4*b }
+
+// SetAllocHook makes Alloc call hook after each step of publishing an
+// object: "written", "dataLow", "published", "indexed".
+func SetAllocHook(s *Segment, hook func(step string)) { s.allocHook = hook }
+
 // Resum recomputes the header checksum of b after a test changed a field.
 func Resum(b []byte) { encodeChecksum(b) }
+
+// ResumEntry recomputes the checksum of the directory entry b.
+func ResumEntry(b []byte) {
+	binary.LittleEndian.PutUint32(b[entChecksum:], crc32.Checksum(b[:entChecksum], castagnoli))
+}

@@ -44,9 +44,12 @@ type Segment struct {
 
 	// pins counts the calls in progress that Close waits for (Pin); once
 	// closed is set, new ones fail, and the last to end signals drained.
-	pins      atomic.Int64
-	closed    atomic.Bool
-	drained   chan struct{} // capacity 1
+	pins    atomic.Int64
+	closed  atomic.Bool
+	drained chan struct{} // capacity 1
+
+	allocHook func(step string) // tests: runs after each step of an allocation
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -150,7 +153,9 @@ func roundSize(size int64) (int64, error) {
 // Open maps the existing named segment after validating its header. A
 // missing segment gives an error matching fs.ErrNotExist; a file that fails
 // validation gives one matching ErrNotSegment, ErrTruncated, ErrVersion,
-// ErrCorrupt, ErrNotReady or ErrNamespace.
+// ErrCorrupt, ErrNotReady or ErrNamespace. Open reserves backing store for
+// any part of the file that has none, and fails with an error matching
+// syscall.ENOSPC if the filesystem cannot hold it.
 func Open(name string, opts ...Option) (*Segment, error) {
 	n, err := checkName(name)
 	if err != nil {
@@ -193,8 +198,9 @@ func newSegment(name, path string, fd int, mem []byte, hdr header) (*Segment, er
 }
 
 // Remove unlinks the named segment. Processes that have it open keep their
-// mapping; later Opens fail. Remove refuses (with ErrNotSegment) to remove a
-// file that is not a shmkit segment.
+// mapping; later Opens fail. Remove refuses (with ErrNotSegment, as Open
+// does) to remove a file that is not a shmkit segment, a directory, or a
+// symbolic link, even one to a segment.
 func Remove(name string, opts ...Option) error {
 	n, err := checkName(name)
 	if err != nil {
@@ -345,9 +351,10 @@ func (s *Segment) word64(off int) *uint64 { return word64(s.mem, off) }
 func (s *Segment) word32(off int) *uint32 { return word32(s.mem, off) }
 
 // lockDir takes the directory lock. A previous holder that died did so
-// either before publishing (nothing it wrote is visible, and Alloc zeroes
-// what it may have scribbled) or after (its object is complete), so the
-// directory is consistent either way.
+// before publishing (nothing it wrote is visible, and Alloc zeroes what it
+// may have scribbled), after publishing but before indexing (which Alloc
+// repairs first of all), or after (its object is complete), so the
+// directory is consistent or repaired in every case (docs/layout.md, 6.5).
 func (s *Segment) lockDir() error {
 	err := s.dir.Lock(context.Background())
 	if errors.Is(err, lock.ErrOwnerDead) {

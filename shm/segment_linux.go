@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -98,10 +97,9 @@ func initialise(fd int, size int64) ([]byte, header, error) {
 		unix.Munmap(mem)
 		return nil, header{}, err
 	}
-	hdr := header{version: layoutVersion, size: size, creatorPid: pid, creatorStart: start, created: time.Now(), pidNS: ns}
-	encodeHeader(mem, hdr)
-	atomic.StoreUint64(word64(mem, offDataLow), uint64(size))
-	atomic.StoreUint32(word32(mem, offState), stateReady)
+	hdr := header{version: layoutVersion, size: size, buckets: bucketCount(size),
+		creatorPid: pid, creatorStart: start, created: time.Now(), pidNS: ns}
+	format(mem, hdr)
 	return mem, hdr, nil
 }
 
@@ -129,13 +127,7 @@ func sysCreateAnonymous(size int64) (int, []byte, header, error) {
 func sysOpen(path string) (int, []byte, header, error) {
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
-		switch {
-		case errors.Is(err, unix.ELOOP):
-			err = fmt.Errorf("%w: a symbolic link", ErrNotSegment)
-		case errors.Is(err, unix.EISDIR):
-			err = fmt.Errorf("%w: a directory", ErrNotSegment)
-		}
-		return -1, nil, header{}, &fs.PathError{Op: "open", Path: path, Err: err}
+		return -1, nil, header{}, &fs.PathError{Op: "open", Path: path, Err: openError(err)}
 	}
 	mem, hdr, err := mapValidated(fd)
 	if err != nil {
@@ -143,6 +135,18 @@ func sysOpen(path string) (int, []byte, header, error) {
 		return -1, nil, header{}, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	return fd, mem, hdr, nil
+}
+
+// openError explains why opening a segment's name with O_NOFOLLOW failed:
+// a symbolic link or a directory in its place is not a segment.
+func openError(err error) error {
+	switch {
+	case errors.Is(err, unix.ELOOP):
+		return fmt.Errorf("%w: a symbolic link", ErrNotSegment)
+	case errors.Is(err, unix.EISDIR):
+		return fmt.Errorf("%w: a directory", ErrNotSegment)
+	}
+	return err
 }
 
 func sysFromFile(f *os.File) (int, []byte, header, error) {
@@ -197,13 +201,37 @@ func mapValidated(fd int) ([]byte, header, error) {
 	if err != nil {
 		return nil, header{}, fmt.Errorf("mmap: %w", err)
 	}
+	// After mmap, which fails first (EACCES) on a read-only descriptor.
+	if err := reserve(fd, &st); err != nil {
+		unix.Munmap(mem)
+		return nil, header{}, err
+	}
 	return mem, hdr, nil
+}
+
+// reserve gives backing store to the pages of the file st describes that
+// have none, so that a full filesystem is an error now instead of a SIGBUS
+// in whichever process first writes such a page. Create reserves every
+// page, but a copy made by cp, or a file extended with truncate, has holes.
+// The allocated block count tells them apart in one fstat; SEEK_HOLE cannot,
+// because tmpfs reports pages that were reserved but never written as holes.
+// fallocate with FALLOC_FL_KEEP_SIZE leaves the data and the size alone, and
+// on failure tmpfs releases what it allocated.
+func reserve(fd int, st *unix.Stat_t) error {
+	if st.Blocks*512 >= st.Size {
+		return nil
+	}
+	err := unix.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, 0, st.Size)
+	if err != nil && !errors.Is(err, unix.EOPNOTSUPP) { // no reservation possible there, as in Create
+		return fmt.Errorf("reserve backing store: %w", err)
+	}
+	return nil
 }
 
 func sysRemove(path string) error {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
-		return &fs.PathError{Op: "remove", Path: path, Err: err}
+		return &fs.PathError{Op: "remove", Path: path, Err: openError(err)}
 	}
 	var opened unix.Stat_t
 	buf := make([]byte, len(magic))

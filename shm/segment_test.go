@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -168,6 +169,22 @@ func TestOpenValidatesHeader(t *testing.T) {
 			return b
 		}, ErrCorrupt},
 		{"grown file", func(b []byte) []byte { return append(b, make([]byte, 4096)...) }, ErrCorrupt},
+		{"no index buckets", func(b []byte) []byte {
+			binary.LittleEndian.PutUint32(b[OffBuckets:], 0)
+			Resum(b)
+			return b
+		}, ErrCorrupt},
+		{"index larger than the segment", func(b []byte) []byte {
+			binary.LittleEndian.PutUint32(b[OffBuckets:], 8192/4)
+			Resum(b)
+			return b
+		}, ErrCorrupt},
+		{"version 1, which ignores the bucket count", func(b []byte) []byte {
+			binary.LittleEndian.PutUint32(b[OffVersion:], 1)
+			binary.LittleEndian.PutUint32(b[OffBuckets:], 1<<31)
+			Resum(b)
+			return b
+		}, nil},
 		{"not ready", func(b []byte) []byte { b[OffState] = 0; return b }, ErrNotReady},
 		{"other pid namespace", func(b []byte) []byte {
 			b[OffPidNS]++
@@ -185,6 +202,9 @@ func TestOpenValidatesHeader(t *testing.T) {
 			}
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Open = %v, want %v", err, tt.want)
+			}
+			if err == nil {
+				return
 			}
 			var pe *fs.PathError
 			if !errors.As(err, &pe) || !strings.HasSuffix(pe.Path, name) {
@@ -357,6 +377,24 @@ func TestUseAfterClose(t *testing.T) {
 }
 
 func TestRemoveRefusesNonFiles(t *testing.T) {
+	// A symbolic link, even to a segment, is refused as Open refuses it,
+	// and neither it nor its target is removed.
+	target := filepath.Join(DefaultDir, createTemp(t, 4096).Name())
+	link := shmtest.Name(t)
+	if err := os.Symlink(target, filepath.Join(DefaultDir, link)); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(filepath.Join(DefaultDir, link))
+	if err := Remove(link); !errors.Is(err, ErrNotSegment) {
+		t.Errorf("Remove(symlink) = %v, want ErrNotSegment", err)
+	}
+	if _, err := os.Lstat(filepath.Join(DefaultDir, link)); err != nil {
+		t.Errorf("refused Remove(symlink) removed the link: %v", err)
+	}
+	if _, err := os.Stat(target); err != nil {
+		t.Errorf("refused Remove(symlink) removed its target: %v", err)
+	}
+
 	dir := shmtest.Name(t)
 	if err := os.Mkdir(filepath.Join(DefaultDir, dir), 0o700); err != nil {
 		t.Fatal(err)
@@ -367,5 +405,138 @@ func TestRemoveRefusesNonFiles(t *testing.T) {
 	}
 	if _, err := Open(dir); !errors.Is(err, ErrNotSegment) {
 		t.Errorf("Open(directory) = %v, want ErrNotSegment", err)
+	}
+}
+
+// sparseCopy copies the segment file src to dst, writing only the pages
+// that hold something, as cp does: the copy's other pages are holes.
+func sparseCopy(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	page := os.Getpagesize()
+	for off := 0; off < len(b); off += page {
+		if p := b[off : off+page]; slices.ContainsFunc(p, func(c byte) bool { return c != 0 }) {
+			if _, err := f.WriteAt(p, int64(off)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := f.Truncate(int64(len(b))); err != nil {
+		t.Fatal(err)
+	}
+	if got := allocated(t, dst); got >= int64(len(b)) {
+		t.Fatalf("copy has %d of %d bytes allocated, want holes", got, len(b))
+	}
+}
+
+// allocated returns how many bytes of backing store the file has.
+func allocated(t *testing.T, path string) int64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Blocks * 512
+}
+
+// TestOpenReservesHoles opens a sparse copy of a segment: Open must
+// reserve its holes, so that a full filesystem is an error from Open, not
+// a SIGBUS on a later write.
+func TestOpenReservesHoles(t *testing.T) {
+	name := shmtest.Name(t)
+	seg := createTemp(t, 64<<10)
+	if _, err := seg.Alloc(ObjectSpec{Name: "x", Kind: "k", Size: 8}); err != nil {
+		t.Fatal(err)
+	}
+	sparseCopy(t, filepath.Join(DefaultDir, seg.Name()), filepath.Join(DefaultDir, name))
+	t.Cleanup(func() { Remove(name) })
+	cp, err := Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	if got := allocated(t, filepath.Join(DefaultDir, name)); got < cp.Size() {
+		t.Errorf("after Open, the copy has %d of %d bytes reserved", got, cp.Size())
+	}
+	if _, err := cp.Lookup("x"); err != nil {
+		t.Errorf("the copy lost its object: %v", err)
+	}
+}
+
+// TestOpenSparseOnFullFilesystem fills a small private tmpfs and then
+// opens a sparse copy of a segment on it.
+func TestOpenSparseOnFullFilesystem(t *testing.T) {
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, 0); err != nil {
+			t.Error(err)
+		}
+	})
+	seg, err := Create("orig", 256<<10, WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = seg.Alloc(ObjectSpec{Name: "x", Kind: "k", Size: 8})
+	if cerr := seg.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "copy")
+	sparseCopy(t, filepath.Join(dir, "orig"), path)
+	before := allocated(t, path)
+
+	// Take every free block.
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	filler, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = unix.Fallocate(int(filler.Fd()), 0, 0, int64(st.Bavail)*st.Bsize)
+	if cerr := filler.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := Open("copy", WithDir(dir))
+	if err == nil {
+		s.Close()
+	}
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Open of a sparse segment on a full filesystem = %v, want ENOSPC", err)
+	}
+	if got := allocated(t, path); got != before {
+		t.Errorf("failed Open changed the copy's allocation from %d to %d bytes", before, got)
+	}
+
+	if err := os.Remove(filepath.Join(dir, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open("copy", WithDir(dir))
+	if err != nil {
+		t.Fatalf("Open with room = %v", err)
+	}
+	if got := allocated(t, path); got < s.Size() {
+		t.Errorf("after Open, the copy has %d of %d bytes reserved", got, s.Size())
+	}
+	if err := s.Close(); err != nil {
+		t.Error(err)
 	}
 }

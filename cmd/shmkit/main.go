@@ -72,10 +72,12 @@
 // # How gc decides
 //
 // A segment is in use while some process maps it or holds a descriptor for
-// it. gc closes its own mapping of each segment before deciding, then
-// lists, by the file's device and inode number, the processes whose
-// /proc/PID/maps or /proc/PID/fd mention it. It removes the segment only if
-// no process other than gc itself does, and only if that list can be
+// it. gc examines every segment and closes its own mapping of each, then
+// reads /proc/PID/maps and /proc/PID/fd of every process once, and looks
+// each segment up by the file's device and inode number in what it read
+// (ls and inspect find USERS the same way, so the commands cost segments
+// plus processes, not their product). It removes the segment only if no
+// process other than gc itself uses it, and only if that list can be
 // trusted.
 //
 // The list may be incomplete: a process's /proc entries cannot be read by
@@ -98,8 +100,8 @@
 // gc cannot know that a process will open a segment later: a program that
 // creates a segment, closes it and expects another to open it afterwards
 // loses it to gc, as it would to rm. Nor can gc stop a process from opening
-// a segment between the check and the removal; such a process keeps the
-// segment it opened, but the name is gone.
+// a segment between the scan of /proc and the removal; such a process keeps
+// the segment it opened, but the name is gone.
 //
 // # Exit status
 //
@@ -118,6 +120,7 @@ import (
 	"os/signal"
 	"strings"
 
+	"github.com/shmkit/shmkit/internal/proc"
 	"github.com/shmkit/shmkit/process"
 	"github.com/shmkit/shmkit/shm"
 )
@@ -150,10 +153,12 @@ Flags:
 `
 
 // invocation is what a subcommand works with: the directory, the output
-// streams, and whether it has reported a failure.
+// streams, how to find the users of files, and whether it has reported a
+// failure.
 type invocation struct {
 	dir            string
 	stdout, stderr io.Writer
+	scan           func() (*proc.FileUsers, error) // proc.ScanUsers; tests count the calls
 	failed         bool
 }
 
@@ -183,6 +188,13 @@ func (e usageError) Error() string { return e.msg }
 // stdout and stderr, and returns the exit status. It stops early, with an
 // error, when ctx is cancelled.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return (&invocation{stdout: stdout, stderr: stderr, scan: proc.ScanUsers}).run(ctx, args)
+}
+
+// run runs the command line args with inv's streams and scan, setting
+// inv.dir from them, and returns the exit status.
+func (inv *invocation) run(ctx context.Context, args []string) int {
+	stdout, stderr := inv.stdout, inv.stderr
 	global := flag.NewFlagSet("shmkit", flag.ContinueOnError)
 	global.SetOutput(stderr)
 	global.Usage = func() { fmt.Fprint(stderr, usageText) }
@@ -202,7 +214,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	inv := &invocation{dir: *dir, stdout: stdout, stderr: stderr}
+	inv.dir = *dir
 	cmd, rest := global.Arg(0), global.Args()[1:]
 	var err error
 	switch cmd {

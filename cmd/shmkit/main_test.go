@@ -648,6 +648,40 @@ func TestGCManagerDirs(t *testing.T) {
 	}
 }
 
+// TestScansProcOnce runs the segment commands on many segments: each
+// command must read /proc once, not once per segment, so that its cost is
+// segments + processes rather than their product.
+func TestScansProcOnce(t *testing.T) {
+	dir := t.TempDir()
+	const segments = 12
+	for i := range segments {
+		create(t, dir, fmt.Sprintf("seg%02d", i)).Close()
+	}
+	truncatedCopy(t, filepath.Join(dir, "seg00"), filepath.Join(dir, "broken"))
+	p := hold(t, dir, "seg03")
+	for _, args := range [][]string{{"ls"}, {"ls", "-json"}, {"inspect", "seg03"}, {"gc", "-n"}, {"gc"}} {
+		scans := 0
+		var out, errOut strings.Builder
+		inv := &invocation{stdout: &out, stderr: &errOut, scan: func() (*proc.FileUsers, error) {
+			scans++
+			return proc.ScanUsers()
+		}}
+		if code := inv.run(t.Context(), append([]string{"-dir", dir}, args...)); code != 0 || errOut.Len() != 0 {
+			t.Fatalf("%q: status %d, stderr %q", args, code, errOut.String())
+		}
+		if scans != 1 {
+			t.Errorf("%q on %d segments scanned /proc %d times, want once", args, segments+1, scans)
+		}
+		if !strings.Contains(out.String(), strconv.Itoa(p.Pid())) && args[0] != "gc" {
+			t.Errorf("%q does not show the holder %d as a user:\n%s", args, p.Pid(), out.String())
+		}
+	}
+	// The last gc kept only the segment in use.
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 1 || ents[0].Name() != "seg03" {
+		t.Errorf("after gc the directory holds %v (%v), want seg03 alone", ents, err)
+	}
+}
+
 func TestUsage(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {

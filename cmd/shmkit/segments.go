@@ -198,16 +198,24 @@ func guard(f func() error) (err error) {
 }
 
 // users returns the pids of the live processes other than this one that
-// map the file id or hold it open, and whether there may be others that
-// could not be seen: some processes could not be inspected and the file is
-// open to processes of other users (see openToOthers).
-func users(id fileID, shared bool) (pids []int, incomplete bool, err error) {
-	pids, incomplete, err = proc.Users(id.dev, id.ino)
-	if err != nil {
-		return nil, false, fmt.Errorf("find users: %w", err)
-	}
+// mapped the file id or held it open when u was scanned, and whether there
+// may be others that could not be seen: some processes could not be
+// inspected and the file is open to processes of other users (see
+// openToOthers).
+func users(u *proc.FileUsers, id fileID, shared bool) (pids []int, incomplete bool) {
+	pids, incomplete = u.Users(id.dev, id.ino)
 	self := os.Getpid()
-	return slices.DeleteFunc(pids, func(pid int) bool { return pid == self }), incomplete && shared, nil
+	return slices.DeleteFunc(slices.Clone(pids), func(pid int) bool { return pid == self }), incomplete && shared
+}
+
+// scanUsers reads /proc once, for a command to look up the users of every
+// file it judges (see users).
+func (inv *invocation) scanUsers() (*proc.FileUsers, error) {
+	u, err := inv.scan()
+	if err != nil {
+		return nil, fmt.Errorf("find users: %w", err)
+	}
+	return u, nil
 }
 
 // lsEntry is one segment in the output of ls. Its JSON field names are part
@@ -239,7 +247,7 @@ func runLs(ctx context.Context, inv *invocation, args []string) error {
 	if err != nil {
 		return err
 	}
-	list := []lsEntry{}
+	var probes []probe
 	for _, e := range ents {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -252,22 +260,29 @@ func runLs(ctx context.Context, inv *invocation, args []string) error {
 			inv.errorf("ls: %s: %v", printable(e.Name()), err)
 			continue
 		}
-		if !ok {
-			continue
+		if ok {
+			probes = append(probes, p)
 		}
-		pids, incomplete, err := users(p.id, p.shared)
+	}
+	// One scan of /proc for all the segments, once they are all closed.
+	list := []lsEntry{}
+	if len(probes) > 0 {
+		u, err := inv.scanUsers()
 		if err != nil {
 			return err
 		}
-		le := lsEntry{Name: p.name, Size: p.size, Users: append([]int{}, pids...), UsersIncomplete: incomplete}
-		if p.err != nil {
-			le.Error = cause(p.err)
-		} else {
-			le.Objects, le.CreatorPid, le.created = p.objects, p.creator, p.created
-			le.CreatorRunning = p.running
-			le.Created = p.created.Format(time.RFC3339Nano)
+		for _, p := range probes {
+			pids, incomplete := users(u, p.id, p.shared)
+			le := lsEntry{Name: p.name, Size: p.size, Users: append([]int{}, pids...), UsersIncomplete: incomplete}
+			if p.err != nil {
+				le.Error = cause(p.err)
+			} else {
+				le.Objects, le.CreatorPid, le.created = p.objects, p.creator, p.created
+				le.CreatorRunning = p.running
+				le.Created = p.created.Format(time.RFC3339Nano)
+			}
+			list = append(list, le)
 		}
-		list = append(list, le)
 	}
 
 	if *asJSON {
@@ -415,11 +430,12 @@ func runInspect(ctx context.Context, inv *invocation, args []string) error {
 	if serr != nil {
 		return errors.Join(readErr, serr)
 	}
-	id, _ := statID(fi)
-	pids, incomplete, err := users(id, openToOthers(fi))
+	u, err := inv.scanUsers()
 	if err != nil {
 		return errors.Join(readErr, err)
 	}
+	id, _ := statID(fi)
+	pids, incomplete := users(u, id, openToOthers(fi))
 
 	tw := tabwriter.NewWriter(inv.stdout, 0, 0, 1, ' ', 0)
 	state := "dead"
@@ -616,6 +632,9 @@ func runGC(ctx context.Context, inv *invocation, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Judge the files first and find their users afterwards, with one scan
+	// of /proc for all of them.
+	var cands []candidate
 	for _, e := range ents {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -624,58 +643,78 @@ func runGC(ctx context.Context, inv *invocation, args []string) error {
 			continue
 		}
 		name := e.Name()
-		temp := strings.HasPrefix(name, tempPrefix)
-		var id fileID
-		var collect bool
-		if temp {
-			id, collect, err = unusedTemp(inv, name)
+		var c candidate
+		var ok bool
+		if strings.HasPrefix(name, tempPrefix) {
+			c, ok, err = tempCandidate(inv, name)
 		} else {
-			id, collect, err = unusedSegment(inv, name)
+			c, ok, err = segmentCandidate(inv, name)
 		}
 		switch {
 		case err != nil:
 			inv.errorf("gc: %s: %v", printable(name), err)
-			continue
-		case !collect:
+		case ok:
+			cands = append(cands, c)
+		}
+	}
+	var u *proc.FileUsers
+	if len(cands) > 0 {
+		if u, err = inv.scanUsers(); err != nil {
+			return err
+		}
+	}
+	for _, c := range cands {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !unused(inv, u, c) {
 			continue
 		}
 
 		// Remove only the file judged above, not one that has taken its
-		// name since. (A process can still open it between this check and
+		// name since. (A process can still open it between the scan and
 		// the removal; see the package documentation.)
-		path := filepath.Join(inv.dir, name)
-		if same, err := isFile(path, id); !same || err != nil {
+		path := filepath.Join(inv.dir, c.name)
+		if same, err := isFile(path, c.id); !same || err != nil {
 			if err != nil {
 				inv.errorf("gc: %v", err)
 			}
 			continue
 		}
 		if *dryRun {
-			fmt.Fprintf(inv.stdout, "would remove %s\n", printable(name))
+			fmt.Fprintf(inv.stdout, "would remove %s\n", printable(c.name))
 			continue
 		}
-		if temp {
+		if c.temp {
 			err = os.Remove(path)
 		} else {
-			err = shm.Remove(name, shm.WithDir(inv.dir))
+			err = shm.Remove(c.name, shm.WithDir(inv.dir))
 		}
 		if err != nil {
 			inv.errorf("gc: %v", err)
 			continue
 		}
-		fmt.Fprintf(inv.stdout, "removed %s\n", printable(name))
+		fmt.Fprintf(inv.stdout, "removed %s\n", printable(c.name))
 	}
 	gcManagerDirs(inv, *dryRun)
 	return nil
 }
 
-// unusedSegment decides whether gc removes the file name: a shmkit segment,
-// sound or damaged so that no process can open it any more, that no
-// process uses. It returns the identity of the file it judged.
-func unusedSegment(inv *invocation, name string) (fileID, bool, error) {
+// candidate is a file that gc removes if no process uses it.
+type candidate struct {
+	name   string
+	id     fileID // the file judged
+	shared bool   // see openToOthers
+	temp   bool   // a temporary file of package shm, not a segment
+}
+
+// segmentCandidate decides whether the file name is a candidate for gc: a
+// shmkit segment, sound or damaged so that no process can open it any
+// more.
+func segmentCandidate(inv *invocation, name string) (candidate, bool, error) {
 	p, ok, err := examine(inv.dir, name)
 	if err != nil || !ok {
-		return fileID{}, false, err
+		return candidate{}, false, err
 	}
 	switch {
 	case p.err == nil,
@@ -686,53 +725,49 @@ func unusedSegment(inv *invocation, name string) (fileID, bool, error) {
 		// In particular ErrNamespace and ErrVersion: processes in another
 		// pid namespace, which /proc does not show, may use it.
 		inv.notef("gc: keeping %s: cannot tell who uses it: %s", printable(name), cause(p.err))
-		return fileID{}, false, nil
+		return candidate{}, false, nil
 	}
-	collect, err := unused(inv, name, p.id, p.shared)
-	return p.id, collect, err
+	return candidate{name: name, id: p.id, shared: p.shared}, true, nil
 }
 
-// unusedTemp decides whether gc removes the file name, which starts with
-// tempPrefix: it is removed when it is named like package shm's temporary
-// files, the process that created it is gone, and no process uses it.
-func unusedTemp(inv *invocation, name string) (fileID, bool, error) {
+// tempCandidate decides whether the file name, which starts with tempPrefix,
+// is a candidate for gc: it is named like package shm's temporary files,
+// and the process that created it is gone.
+func tempCandidate(inv *invocation, name string) (candidate, bool, error) {
 	pidText, suffix, ok := strings.Cut(name[len(tempPrefix):], "-")
 	pid, err := strconv.ParseUint(pidText, 10, 31)
 	if !ok || err != nil || pid == 0 || suffix == "" || strings.Trim(suffix, "0123456789abcdef") != "" {
-		return fileID{}, false, nil // not one of ours
+		return candidate{}, false, nil // not one of ours
 	}
 	if proc.Alive(int(pid), 0, 0) { // any process with the pid: a temporary file carries no start time
-		return fileID{}, false, nil
+		return candidate{}, false, nil
 	}
 	fi, err := os.Lstat(filepath.Join(inv.dir, name))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			err = nil
 		}
-		return fileID{}, false, err
+		return candidate{}, false, err
 	}
 	id, ok := statID(fi)
 	if !ok || !fi.Mode().IsRegular() {
-		return fileID{}, false, nil
+		return candidate{}, false, nil
 	}
-	collect, err := unused(inv, name, id, openToOthers(fi))
-	return id, collect, err
+	return candidate{name: name, id: id, shared: openToOthers(fi), temp: true}, true, nil
 }
 
-// unused reports whether no process but this one uses the file id, named
-// name, and whether that answer can be trusted; it explains on standard
-// error why it keeps a file it cannot judge.
-func unused(inv *invocation, name string, id fileID, shared bool) (bool, error) {
-	pids, incomplete, err := users(id, shared)
+// unused reports whether, by the scan u, no process but this one uses the
+// candidate c, and whether that answer can be trusted; it explains on
+// standard error why it keeps a file it cannot judge.
+func unused(inv *invocation, u *proc.FileUsers, c candidate) bool {
+	pids, incomplete := users(u, c.id, c.shared)
 	switch {
-	case err != nil:
-		return false, err
 	case len(pids) > 0:
-		return false, nil
+		return false
 	case incomplete:
 		inv.notef("gc: keeping %s: other users' processes may open it, and some processes could not be inspected",
-			printable(name))
-		return false, nil
+			printable(c.name))
+		return false
 	}
-	return true, nil
+	return true
 }

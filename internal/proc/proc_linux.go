@@ -3,12 +3,12 @@
 package proc
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -122,68 +122,84 @@ func Namespace() (uint64, error) {
 	return st.Ino, nil
 }
 
-// Users returns the pids of the processes that map the file identified by
-// (dev, ino) or hold it open, and whether some processes could not be
-// inspected (their /proc entries were not readable), in which case the answer
-// may be incomplete.
-func Users(dev, ino uint64) (pids []int, incomplete bool, err error) {
+// ScanUsers reads the memory maps and open descriptors of every process
+// once and returns, for each file they mention, the processes that map it
+// or hold it open. Processes whose /proc entries cannot be read make the
+// answer incomplete (see FileUsers.Users); processes that exit during the
+// scan are left out.
+func ScanUsers() (*FileUsers, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
+	u := &FileUsers{pids: make(map[FileID][]int)}
+	used := make(map[FileID]struct{})
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		uses, err := usesFile(pid, dev, ino)
+		clear(used)
+		err = filesUsed(pid, used)
 		switch {
 		case err == nil:
-			if uses {
-				pids = append(pids, pid)
+			for id := range used {
+				u.pids[id] = append(u.pids[id], pid)
 			}
 		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH):
 			// The process exited while we looked.
 		default:
-			incomplete = true
+			u.incomplete = true
 		}
 	}
-	return pids, incomplete, nil
+	for _, pids := range u.pids {
+		slices.Sort(pids)
+	}
+	return u, nil
 }
 
-func usesFile(pid int, dev, ino uint64) (bool, error) {
+// filesUsed adds to used the files that process pid maps or holds open.
+func filesUsed(pid int, used map[FileID]struct{}) error {
 	dir := "/proc/" + strconv.Itoa(pid)
-	f, err := os.Open(dir + "/maps")
+	maps, err := os.ReadFile(dir + "/maps")
 	if err != nil {
-		return false, err
+		return err
 	}
-	defer f.Close()
-	major, minor := unix.Major(dev), unix.Minor(dev)
-	devField := fmt.Sprintf("%02x:%02x", major, minor)
-	inoField := strconv.FormatUint(ino, 10)
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		// address perms offset dev inode [path]
-		fl := strings.Fields(sc.Text())
-		if len(fl) >= 5 && fl[4] == inoField && fl[3] == devField {
-			return true, nil
+	for line := range bytes.Lines(maps) {
+		if id, ok := parseMapsLine(line); ok {
+			used[id] = struct{}{}
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return false, err
 	}
 	fds, err := os.ReadDir(dir + "/fd")
 	if err != nil {
-		return false, err
+		return err
 	}
 	for _, fd := range fds {
 		var st unix.Stat_t
-		if unix.Stat(dir+"/fd/"+fd.Name(), &st) == nil && st.Dev == dev && st.Ino == ino {
-			return true, nil
+		if unix.Stat(dir+"/fd/"+fd.Name(), &st) == nil { // an error: the descriptor was closed meanwhile
+			used[FileID{Dev: st.Dev, Ino: st.Ino}] = struct{}{}
 		}
 	}
-	return false, nil
+	return nil
+}
+
+// parseMapsLine returns the file that a line of /proc/PID/maps maps:
+// "address perms offset major:minor inode [path]", with major and minor in
+// hexadecimal and the inode in decimal. Anonymous mappings (inode 0) and
+// malformed lines give ok == false.
+func parseMapsLine(line []byte) (id FileID, ok bool) {
+	f := bytes.Fields(line)
+	if len(f) < 5 {
+		return FileID{}, false
+	}
+	majorText, minorText, found := bytes.Cut(f[3], []byte(":"))
+	major, err1 := strconv.ParseUint(string(majorText), 16, 32)
+	minor, err2 := strconv.ParseUint(string(minorText), 16, 32)
+	ino, err3 := strconv.ParseUint(string(f[4]), 10, 64)
+	if !found || err1 != nil || err2 != nil || err3 != nil || ino == 0 {
+		return FileID{}, false
+	}
+	return FileID{Dev: unix.Mkdev(uint32(major), uint32(minor)), Ino: ino}, true
 }
 
 // Threads returns the number of threads process pid has.

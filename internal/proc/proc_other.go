@@ -17,8 +17,8 @@ func Parent(pid int) (int, error) { return 0, ErrNotSupported }
 // Namespace is not supported on this platform.
 func Namespace() (uint64, error) { return 0, ErrNotSupported }
 
-// Users is not supported on this platform.
-func Users(dev, ino uint64) ([]int, bool, error) { return nil, false, ErrNotSupported }
+// ScanUsers is not supported on this platform.
+func ScanUsers() (*FileUsers, error) { return nil, ErrNotSupported }
 
 // Threads is not supported on this platform.
 func Threads(pid int) (int, error) { return 0, ErrNotSupported }

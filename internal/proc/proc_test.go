@@ -76,7 +76,7 @@ func TestZombieIsDead(t *testing.T) {
 	}
 }
 
-func TestUsers(t *testing.T) {
+func TestScanUsers(t *testing.T) {
 	f, err := os.CreateTemp(t.TempDir(), "users")
 	if err != nil {
 		t.Fatal(err)
@@ -86,12 +86,12 @@ func TestUsers(t *testing.T) {
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		t.Fatal(err)
 	}
-	pids, _, err := Users(st.Dev, st.Ino)
+	u, err := ScanUsers()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(pids, os.Getpid()) {
-		t.Errorf("Users = %v, want it to contain this process %d (holds it open)", pids, os.Getpid())
+	if pids, _ := u.Users(st.Dev, st.Ino); !slices.Equal(pids, []int{os.Getpid()}) {
+		t.Errorf("Users = %v, want this process %d (holds it open)", pids, os.Getpid())
 	}
 	if err := unix.Ftruncate(int(f.Fd()), 4096); err != nil {
 		t.Fatal(err)
@@ -102,12 +102,41 @@ func TestUsers(t *testing.T) {
 	}
 	defer unix.Munmap(mem)
 	f.Close()
-	pids, _, err = Users(st.Dev, st.Ino)
-	if err != nil || !slices.Contains(pids, os.Getpid()) {
-		t.Errorf("Users after close = %v, %v; want this process (maps it)", pids, err)
+	u, err = ScanUsers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pids, _ := u.Users(st.Dev, st.Ino); !slices.Equal(pids, []int{os.Getpid()}) {
+		t.Errorf("Users after close = %v; want this process (maps it)", pids)
+	}
+	if pids, _ := u.Users(st.Dev, st.Ino+1<<40); len(pids) != 0 {
+		t.Errorf("Users of a file nobody has = %v", pids)
 	}
 	ns, err := Namespace()
 	if err != nil || ns == 0 {
 		t.Errorf("Namespace = %d, %v", ns, err)
+	}
+}
+
+func TestParseMapsLine(t *testing.T) {
+	for _, tt := range []struct {
+		line string
+		id   FileID
+		ok   bool
+	}{
+		{"7f0c1c000000-7f0c1c021000 rw-s 00000000 00:1a 12345  /dev/shm/a b (deleted)\n", FileID{unix.Mkdev(0, 0x1a), 12345}, true},
+		{"00400000-00452000 r-xp 00000000 fd:01 9 /usr/bin/x", FileID{unix.Mkdev(0xfd, 1), 9}, true},
+		{"00400000-00452000 r-xp 00000000 103:1f 9", FileID{unix.Mkdev(0x103, 0x1f), 9}, true},
+		{"7ffd8a9e2000-7ffd8aa03000 rw-p 00000000 00:00 0   [stack]", FileID{}, false},
+		{"7ffd8a9e2000-7ffd8aa03000 rw-p 00000000 00:00", FileID{}, false},
+		{"a b c 0001 5", FileID{}, false},
+		{"a b c zz:01 5", FileID{}, false},
+		{"a b c 00:01 -5", FileID{}, false},
+		{"", FileID{}, false},
+	} {
+		id, ok := parseMapsLine([]byte(tt.line))
+		if id != tt.id || ok != tt.ok {
+			t.Errorf("parseMapsLine(%q) = %v, %v; want %v, %v", tt.line, id, ok, tt.id, tt.ok)
+		}
 	}
 }
