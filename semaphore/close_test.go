@@ -38,6 +38,20 @@ func newPrimitives(seg *shm.Segment, parties int) (primitives, error) {
 	return p, errors.Join(errs[:]...)
 }
 
+// anonPrimitives returns an anonymous segment holding every primitive, the
+// barrier for the given number of parties.
+func anonPrimitives(parties int) (*shm.Segment, primitives, error) {
+	seg, err := shm.CreateAnonymous(1 << 16)
+	if err != nil {
+		return nil, primitives{}, err
+	}
+	p, err := newPrimitives(seg, parties)
+	if err != nil {
+		seg.Close()
+	}
+	return seg, p, err
+}
+
 // closeRace, in a worker, races every primitive's operations against
 // Close.
 var closeRace = process.Register("semaphore_test.closeRace", func(ctx context.Context, rounds int) (struct{}, error) {
@@ -82,14 +96,10 @@ func TestCloseRace(t *testing.T) {
 
 // closeWakes, in a worker, blocks a goroutine in each primitive's wait and
 // closes the segment; each wait must return an error matching
-// shm.ErrClosed. It returns the waits that did not, and how long the
-// slowest took.
+// shm.ErrClosed. It returns the waits that did not, or that took longer
+// than a lock waiter's check interval allows to notice.
 var closeWakes = process.Register("semaphore_test.closeWakes", func(ctx context.Context, _ struct{}) ([]string, error) {
-	seg, err := shm.CreateAnonymous(1 << 16)
-	if err != nil {
-		return nil, err
-	}
-	p, err := newPrimitives(seg, 2)
+	seg, p, err := anonPrimitives(2)
 	if err != nil {
 		return nil, err
 	}
@@ -148,11 +158,7 @@ func TestCloseWakesWaiters(t *testing.T) {
 // closedPrimitives, in a worker, calls every method of primitives whose
 // segment is closed and returns what did not fail with shm.ErrClosed.
 var closedPrimitives = process.Register("semaphore_test.closedPrimitives", func(ctx context.Context, _ struct{}) ([]string, error) {
-	seg, err := shm.CreateAnonymous(1 << 16)
-	if err != nil {
-		return nil, err
-	}
-	p, err := newPrimitives(seg, 2)
+	seg, p, err := anonPrimitives(2)
 	if err != nil {
 		return nil, err
 	}
