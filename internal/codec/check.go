@@ -344,7 +344,7 @@ func (w *walker) fixed(s *shape, level, n int) error {
 func (w *walker) grow(n int) error {
 	w.size += n
 	if w.limits.Size > 0 && w.size > w.limits.Size {
-		return fmt.Errorf("codec: value of type %v too large: %d bytes or more, at most %s", w.typ, w.size, sizeText(w.limits.Size))
+		return fmt.Errorf("%w: value of type %v: %d bytes or more, at most %s", ErrTooLarge, w.typ, w.size, sizeText(w.limits.Size))
 	}
 	return nil
 }

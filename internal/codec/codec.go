@@ -49,6 +49,9 @@ import (
 	"github.com/fxamacker/cbor/v2"
 )
 
+// ErrTooLarge reports a value whose encoding would exceed Limits.Size.
+var ErrTooLarge = errors.New("codec: encoding too large")
+
 // Limits bound one encoded item, as its decoder counts.
 type Limits struct {
 	// Depth is the most levels of arrays and maps an item nests: the
@@ -141,7 +144,7 @@ func (c *Codec) Marshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	if c.limits.Size > 0 && len(b) > c.limits.Size {
-		return nil, fmt.Errorf("codec: value of type %v too large: %d bytes, at most %s", w.typ, len(b), sizeText(c.limits.Size))
+		return nil, fmt.Errorf("%w: value of type %v: %d bytes, at most %s", ErrTooLarge, w.typ, len(b), sizeText(c.limits.Size))
 	}
 	if w.custom {
 		if err := c.dec.Wellformed(b); err != nil {
