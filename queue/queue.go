@@ -375,4 +375,3 @@ func (q *Queue[T]) putBuf(b *[]byte) {
 		q.bufs.Put(b)
 	}
 }
-

@@ -93,13 +93,13 @@ type ring struct {
 	format   format
 	joinable bool
 
-	tail, head                               *uint64
-	closed, dataWait, spaceWait, joinWait    *uint32
-	retired, abandoned                       *uint64
-	regLock                                  lock.Mutex
-	me                                       uint64 // this process's owner word
-	idx                                      uint64 // this process's record
-	held                                     *int64 // this process's record's held count
+	tail, head                            *uint64
+	closed, dataWait, spaceWait, joinWait *uint32
+	retired, abandoned                    *uint64
+	regLock                               lock.Mutex
+	me                                    uint64 // this process's owner word
+	idx                                   uint64 // this process's record
+	held                                  *int64 // this process's record's held count
 }
 
 // geometry is what the creator chooses and the header records.
