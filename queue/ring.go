@@ -195,9 +195,23 @@ func word64(p unsafe.Pointer, off uintptr) *uint64 { return (*uint64)(unsafe.Add
 // attach returns a view of the queue object obj, whose header matches g
 // (checked by the caller), and registers this process in its records.
 func attach(seg *shm.Segment, obj shm.Object, g geometry) (*ring, error) {
+	r := view(obj, g)
+	r.seg = seg
+	var err error
+	if r.regLock, err = lock.New(word64(r.base, offRegLock), seg); err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	if err := r.register(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// view returns a view of the queue object obj, whose header matches g,
+// without registering.
+func view(obj shm.Object, g geometry) *ring {
 	p := unsafe.Pointer(unsafe.SliceData(obj.Bytes))
 	r := &ring{
-		seg:       seg,
 		base:      p,
 		capacity:  g.capacity,
 		maxMsg:    g.maxMsg,
@@ -216,14 +230,7 @@ func attach(seg *shm.Segment, obj shm.Object, g geometry) (*ring, error) {
 	if g.capacity&(g.capacity-1) == 0 {
 		r.mask = g.capacity - 1
 	}
-	var err error
-	if r.regLock, err = lock.New(word64(p, offRegLock), seg); err != nil {
-		return nil, fmt.Errorf("queue: %w", err)
-	}
-	if err := r.register(); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return r
 }
 
 func (r *ring) record(i uint64) unsafe.Pointer {
