@@ -51,6 +51,9 @@ func joinable[T any](q *Queue[T], err error) (*JoinableQueue[T], error) {
 // TaskDone marks done one task this process got from the queue. It fails
 // with ErrTaskDone if this process holds none.
 func (q *JoinableQueue[T]) TaskDone() error {
+	if err := q.r.seg.Err(); err != nil {
+		return fmt.Errorf("queue %q: task done: %w", q.name, err)
+	}
 	for {
 		n := atomic.LoadInt64(q.r.held)
 		if n <= 0 {
@@ -67,11 +70,19 @@ func (q *JoinableQueue[T]) TaskDone() error {
 }
 
 // Held returns how many tasks this process got and has not marked done.
-func (q *JoinableQueue[T]) Held() int64 { return atomic.LoadInt64(q.r.held) }
+func (q *JoinableQueue[T]) Held() int64 {
+	n := atomic.LoadInt64(q.r.held)
+	q.check()
+	return n
+}
 
 // Lost returns how many tasks consumers took and never marked done because
 // they died, over the queue's life.
-func (q *JoinableQueue[T]) Lost() int64 { return q.r.lost() }
+func (q *JoinableQueue[T]) Lost() int64 {
+	n := q.r.lost()
+	q.check()
+	return n
+}
 
 // Join waits until the queue is empty and every live process has marked
 // done every task it got, or ctx ends. It returns nil, or a *LostError

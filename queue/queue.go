@@ -142,15 +142,37 @@ func (q *Queue[T]) MaxMessage() int { return q.r.maxMsg }
 
 // Len returns how many messages the queue holds (counting those being put
 // or taken), as of some moment during the call.
-func (q *Queue[T]) Len() int { return q.r.length() }
+func (q *Queue[T]) Len() int {
+	n := q.r.length()
+	q.check()
+	return n
+}
 
 // Closed reports whether the queue has been closed for writing.
-func (q *Queue[T]) Closed() bool { return atomic.LoadUint32(q.r.closed) != 0 }
+func (q *Queue[T]) Closed() bool {
+	c := atomic.LoadUint32(q.r.closed) != 0
+	q.check()
+	return c
+}
 
 // Abandoned returns how many claims of producers that died inside Put the
 // queue has released: messages whose Put never returned, which nobody
 // receives.
-func (q *Queue[T]) Abandoned() int64 { return int64(atomic.LoadUint64(q.r.abandoned)) }
+func (q *Queue[T]) Abandoned() int64 {
+	n := int64(atomic.LoadUint64(q.r.abandoned))
+	q.check()
+	return n
+}
+
+// check panics, for the methods without an error result, once the
+// segment is closed: what they read may come from the inert memory Close
+// left, and a use after Close is a bug in the program (see shm.Segment's
+// Close).
+func (q *Queue[T]) check() {
+	if err := q.r.seg.Err(); err != nil {
+		panic(fmt.Errorf("queue %q: %w", q.name, err))
+	}
+}
 
 // Close closes the queue for writing, for every process: later Puts fail
 // with ErrClosed, and Gets return the messages left and then io.EOF. Puts

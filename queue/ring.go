@@ -380,6 +380,7 @@ func (r *ring) writerAlive(s uint64) bool {
 // publishes (or abandons). With block false it returns ErrFull instead of
 // waiting for room.
 func (r *ring) claim(ctx context.Context, block bool) (uint64, uint64, error) {
+	var waited uint64 // a claimed slot's state this call has waited on
 	for {
 		if atomic.LoadUint32(r.closed) != 0 {
 			return 0, 0, ErrClosed
@@ -416,7 +417,7 @@ func (r *ring) claim(ctx context.Context, block bool) (uint64, uint64, error) {
 			}
 			// The slot still holds (or is being given) the message of
 			// a lap ago: the queue is full.
-			if ph == phaseWriting && !r.writerAlive(s) {
+			if ph == phaseWriting && (s == waited || !block) && !r.writerAlive(s) {
 				r.release(i, s)
 				continue
 			}
@@ -425,6 +426,9 @@ func (r *ring) claim(ctx context.Context, block bool) (uint64, uint64, error) {
 			}
 			deadline := int64(0)
 			if ph == phaseWriting {
+				// Its producer is slow or dead: look at it
+				// again after checkInterval at the latest.
+				waited = s
 				deadline = futex.Now() + int64(checkInterval)
 			}
 			if err := r.wait(ctx, r.spaceWait, sw, s, deadline); err != nil {
@@ -459,6 +463,7 @@ func (r *ring) abandon(t, i uint64) {
 // take it. It returns io.EOF when the queue is closed and drained, and
 // with block false ErrEmpty rather than wait.
 func (r *ring) next(ctx context.Context, block bool) (h, i, s uint64, err error) {
+	var waited uint64 // a claimed slot's state this call has waited on
 	for {
 		h = atomic.LoadUint64(r.head)
 		i = r.index(h)
@@ -485,10 +490,15 @@ func (r *ring) next(ctx context.Context, block bool) (h, i, s uint64, err error)
 					continue
 				}
 			case phaseWriting:
-				if !r.writerAlive(s) {
+				// A producer is filling the slot. Reading /proc
+				// costs microseconds, so wait for it first, and
+				// check that it lives only if the slot is still
+				// claimed after a wait of up to checkInterval.
+				if (s == waited || !block) && !r.writerAlive(s) {
 					r.release(i, s)
 					continue
 				}
+				waited = s
 				deadline = futex.Now() + int64(checkInterval)
 			default:
 				return 0, 0, 0, r.errCorruptSlot(i, s, h)
@@ -532,22 +542,24 @@ func (r *ring) setLen(i uint64, n int) {
 
 func (r *ring) data(i uint64) unsafe.Pointer { return unsafe.Add(r.slot(i), slotData) }
 
-// wait sleeps until the word at sw no longer holds s, or a wake-up on w,
+// wait sleeps until the word at sw no longer holds s or the queue is
+// closed (callers wait only while it is open), or a wake-up on w,
 // ctx ends or the deadline (0: none) passes, in which case it returns nil
 // so that the caller looks again, as it does after a timeout. It polls
 // briefly first: a wake-up through the kernel costs tens of microseconds.
 func (r *ring) wait(ctx context.Context, w *uint32, sw *uint64, s uint64, deadline int64) error {
-	if spin(sw, s) {
+	if spin(sw, s, r.closed) {
 		return nil
 	}
 	if err := r.seg.Err(); err != nil {
 		return err
 	}
-	// Announce, then look again: a waker changes the state before it
-	// loads w, so either this load sees the change or the waker sees
-	// the announcement (both are sequentially consistent).
+	// Announce, then look again: a waker changes the state (or sets the
+	// closed flag, which callers wait with clear) before it loads w, so
+	// either these loads see the change or the waker sees the
+	// announcement (all are sequentially consistent).
 	v := atomic.OrUint32(w, 1) | 1
-	if atomic.LoadUint64(sw) != s {
+	if atomic.LoadUint64(sw) != s || atomic.LoadUint32(r.closed) != 0 {
 		return nil
 	}
 	err := park.Wait(ctx, w, v, deadline)

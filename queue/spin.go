@@ -36,8 +36,8 @@ func spinLimit() int32 {
 }
 
 // spin polls the word at w for up to spinTime and reports whether it
-// stopped holding s.
-func spin(w *uint64, s uint64) bool {
+// stopped holding s or the flag at closed was set.
+func spin(w *uint64, s uint64, closed *uint32) bool {
 	if spinners.Add(1) > spinLimit() {
 		spinners.Add(-1)
 		return false
@@ -50,6 +50,9 @@ func spin(w *uint64, s uint64) bool {
 			if atomic.LoadUint64(w) != s {
 				return true
 			}
+		}
+		if atomic.LoadUint32(closed) != 0 {
+			return true
 		}
 		d := time.Since(start)
 		if d >= spinTime {

@@ -1,0 +1,50 @@
+//go:build linux
+
+package queue_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/shmkit/shmkit/internal/shmtest"
+	"github.com/shmkit/shmkit/process"
+	"github.com/shmkit/shmkit/queue"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// closeRace, in a worker, races blocking and non-blocking queue
+// operations against Close of the segment.
+var closeRace = process.Register("queue_test.closeRace", func(ctx context.Context, rounds int) (struct{}, error) {
+	return struct{}{}, shmtest.RaceClose(rounds, func(seg *shm.Segment) ([]func() error, error) {
+		q, err1 := queue.New[int64](seg, "q", queue.Capacity(16))
+		b, err2 := queue.New[[]byte](seg, "b", queue.Capacity(8), queue.MaxMessage(256))
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, err
+		}
+		try := func(err error) error {
+			if errors.Is(err, queue.ErrFull) || errors.Is(err, queue.ErrEmpty) {
+				return nil
+			}
+			return err
+		}
+		return []func() error{
+			func() error { return q.Put(ctx, 1) },
+			func() error { _, err := q.Get(ctx); return err },
+			func() error { return try(q.TryPut(2)) },
+			func() error { _, err := q.TryGet(); return try(err) },
+			func() error { return b.Put(ctx, []byte("message")) },
+			func() error { _, err := b.GetAppend(ctx, nil); return err },
+			func() error { q.Len(); return nil },
+		}, nil
+	})
+})
+
+// TestCloseRace checks that queue operations racing Close complete or
+// fail with shm.ErrClosed and never fault, in a worker so that a fault
+// fails the test.
+func TestCloseRace(t *testing.T) {
+	if _, err := closeRace.Run(t.Context(), 50); err != nil {
+		t.Fatal(err)
+	}
+}
