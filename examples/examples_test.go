@@ -41,6 +41,8 @@ func TestExamples(t *testing.T) {
 		{"lock", checkLock},
 		{"managerdict", checkManagerDict},
 		{"remotemanager", checkRemoteManager},
+		{"queuesum", checkQueueSum},
+		{"joinable", checkJoinable},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -257,4 +259,22 @@ func checkManagerDict(t *testing.T, lines []string, pid int) {
 
 func checkRemoteManager(t *testing.T, lines []string, pid int) {
 	checkInOrder(t, lines, []string{"wrong key refused: true", "got job 1", "got job 2", "got job 3"})
+}
+
+func checkQueueSum(t *testing.T, lines []string, pid int) {
+	var want []string
+	for k := range 4 {
+		want = append(want, fmt.Sprintf("worker %d put 25000 numbers", k))
+	}
+	want = append(want, "sum: 5000050000") // 1 + 2 + ... + 100000, each number once
+	checkInOrder(t, lines, want)
+	if last := lines[len(lines)-1]; last != want[len(want)-1] {
+		t.Errorf("last line = %q, want %q", last, want[len(want)-1])
+	}
+}
+
+func checkJoinable(t *testing.T, lines []string, pid int) {
+	// The total is read after Join and before the workers exit: it must
+	// already hold every task's share.
+	checkInOrder(t, lines, []string{"all tasks done", "sum of squares: 333833500", "4 workers did 1000 tasks"})
 }
