@@ -85,6 +85,42 @@
 // when no record is free; its claims are released and its held tasks
 // retired as lost first.
 //
+// # Pipes
+//
+// A Pipe[T] is Python's multiprocessing Pipe: two ends, each held by one
+// process, with a single-producer, single-consumer ring per direction
+// (one direction with OneWay). The creator gets end 0 from NewPipe; the
+// other process, typically a worker given the segment, opens end 1 with
+// OpenPipe:
+//
+//	parent, err := queue.NewPipe[Result](seg, "result")     // end 0
+//	w, err := work.Start(arg, process.Segments(seg))
+//	...
+//	child, err := queue.OpenPipe[Result](seg, "result")     // end 1, in the worker
+//	err = child.Send(ctx, r)
+//	child.Close()
+//	...
+//	r, err := parent.Recv(ctx)
+//
+// Send waits while the peer has not received Capacity messages
+// (DefaultPipeCapacity); Recv waits for a message; Poll waits until Recv
+// would not. Messages of one end arrive in the order it sent them, and
+// Send synchronizes before the Recv that returns its message.
+//
+// When one end closes, the other receives what was sent before and then
+// io.EOF, and its Sends fail with io.ErrClosedPipe. When the process
+// holding an end dies without closing it, the other end notices within
+// lock.CheckInterval of the death, whether it is waiting in Recv, in
+// Send (the pipe full) or in Poll: Recv drains what the dead peer sent
+// and then returns an error matching both io.EOF and ErrPeerDied, and
+// Send fails with one matching io.ErrClosedPipe and ErrPeerDied. A
+// producer killed in the middle of a Send leaves at most a claimed slot,
+// released as a queue's is, so the survivor never sees part of a
+// message. A Send that returned nil has put the message in the pipe; if
+// the peer dies before receiving it, it is lost with the peer. An end
+// whose process has not yet opened it (OpenPipe) is not dead: waiting for
+// a peer that never starts is bounded only by the context.
+//
 // # Lifetime
 //
 // A Queue uses its segment's memory and keeps the Segment reachable. Once
@@ -93,7 +129,9 @@
 // others panic with it. A Put in progress holds the segment open until it
 // has published or given up its slot, so that Close never leaves a claim
 // behind in the shared memory while this process lives. Queues are never
-// freed: remove the segment instead.
+// freed: remove the segment instead. Close a Pipe before its segment: an
+// end whose segment was closed under it looks open to its peer until its
+// process exits.
 //
 // The byte layout is specified in docs/layout.md, so that other languages
 // can use a queue.

@@ -21,8 +21,8 @@ type options struct {
 }
 
 // Capacity sets how many messages a queue holds before Put blocks
-// (default DefaultCapacity), or how many messages of the maximum size a
-// pipe buffers in each direction (default 4).
+// (default DefaultCapacity), or how many messages a pipe buffers in each
+// direction (default DefaultPipeCapacity).
 func Capacity(n int) Option { return func(o *options) { o.capacity = n } }
 
 // MaxMessage sets the largest message, in bytes of its encoding, that a
@@ -30,9 +30,10 @@ func Capacity(n int) Option { return func(o *options) { o.capacity = n } }
 // fixed-size type ignores it: every message is the size of the type.
 func MaxMessage(n int) Option { return func(o *options) { o.maxMessage = n } }
 
-// OneWay makes a pipe carry messages only from its first end (the one
-// NewPipe returns) to its second (the one OpenPipe returns). A queue
-// ignores it.
+// OneWay makes a pipe carry messages only from its second end (the one
+// OpenPipe returns) to its first (the one NewPipe returns), as Python's
+// Pipe(duplex=False) returns the receiving end first: the creator, often
+// the parent, receives what a worker sends. A queue ignores it.
 func OneWay() Option { return func(o *options) { o.oneWay = true } }
 
 func getOptions(opts []Option, defCapacity int) (options, error) {

@@ -100,6 +100,12 @@ type ring struct {
 	me                                    uint64 // this process's owner word
 	idx                                   uint64 // this process's record
 	held                                  *int64 // this process's record's held count
+
+	// peer, for the rings of a pipe, is the end word of the process on
+	// the other side: a wait for it (for a message, or for room) looks
+	// at it every checkInterval, and closes the ring once the peer has
+	// closed its end or died (see peerGone). Nil for a queue.
+	peer *uint64
 }
 
 // geometry is what the creator chooses and the header records.
@@ -369,6 +375,14 @@ func (r *ring) alive(i uint64) bool {
 	return w != 0 && lock.OwnerAlive(w)
 }
 
+// peerGone reports whether the peer of a pipe's ring has closed its end
+// or died. A closing peer closes the rings itself, right after marking its
+// end closed; the ring is closed here as well in case it died in between.
+func (r *ring) peerGone() bool {
+	w := atomic.LoadUint64(r.peer)
+	return w == endClosed || (w != 0 && !lock.OwnerAlive(w))
+}
+
 // writerAlive reports whether the process that claimed a slot in state s
 // (phase writing) still runs.
 func (r *ring) writerAlive(s uint64) bool {
@@ -424,14 +438,23 @@ func (r *ring) claim(ctx context.Context, block bool) (uint64, uint64, error) {
 			if !block {
 				return 0, 0, ErrFull
 			}
-			deadline := int64(0)
+			recheck := false
 			if ph == phaseWriting {
 				// Its producer is slow or dead: look at it
 				// again after checkInterval at the latest.
 				waited = s
-				deadline = futex.Now() + int64(checkInterval)
+				recheck = true
+			} else if r.peer != nil {
+				// A pipe is full until its one consumer, the
+				// peer, reads: wait no longer than it lives.
+				if s == waited && r.peerGone() {
+					r.close()
+					continue
+				}
+				waited = s
+				recheck = true
 			}
-			if err := r.wait(ctx, r.spaceWait, sw, s, deadline); err != nil {
+			if err := r.wait(ctx, r.spaceWait, sw, s, recheck); err != nil {
 				return 0, 0, err
 			}
 			continue
@@ -478,7 +501,7 @@ func (r *ring) next(ctx context.Context, block bool) (h, i, s uint64, err error)
 			atomic.CompareAndSwapUint64(r.head, h, h+1)
 			continue
 		case 0:
-			deadline := int64(0)
+			recheck := false
 			switch s & phaseMask {
 			case phaseFree:
 				if atomic.LoadUint32(r.closed) != 0 {
@@ -488,6 +511,16 @@ func (r *ring) next(ctx context.Context, block bool) (h, i, s uint64, err error)
 						return 0, 0, 0, io.EOF
 					}
 					continue
+				}
+				if r.peer != nil && block {
+					// A pipe's one producer is the peer: once it
+					// is gone, nothing more comes.
+					if s == waited && r.peerGone() {
+						r.close()
+						continue
+					}
+					waited = s
+					recheck = true
 				}
 			case phaseWriting:
 				// A producer is filling the slot. Reading /proc
@@ -499,14 +532,14 @@ func (r *ring) next(ctx context.Context, block bool) (h, i, s uint64, err error)
 					continue
 				}
 				waited = s
-				deadline = futex.Now() + int64(checkInterval)
+				recheck = true
 			default:
 				return 0, 0, 0, r.errCorruptSlot(i, s, h)
 			}
 			if !block {
 				return 0, 0, 0, ErrEmpty
 			}
-			if err := r.wait(ctx, r.dataWait, sw, s, deadline); err != nil {
+			if err := r.wait(ctx, r.dataWait, sw, s, recheck); err != nil {
 				return 0, 0, 0, err
 			}
 			continue
@@ -544,10 +577,10 @@ func (r *ring) data(i uint64) unsafe.Pointer { return unsafe.Add(r.slot(i), slot
 
 // wait sleeps until the word at sw no longer holds s or the queue is
 // closed (callers wait only while it is open), or a wake-up on w,
-// ctx ends or the deadline (0: none) passes, in which case it returns nil
-// so that the caller looks again, as it does after a timeout. It polls
+// ctx ends or, with recheck, checkInterval passes, in which case it
+// returns nil so that the caller looks again, as it does after a timeout. It polls
 // briefly first: a wake-up through the kernel costs tens of microseconds.
-func (r *ring) wait(ctx context.Context, w *uint32, sw *uint64, s uint64, deadline int64) error {
+func (r *ring) wait(ctx context.Context, w *uint32, sw *uint64, s uint64, recheck bool) error {
 	if spin(sw, s, r.closed) {
 		return nil
 	}
@@ -561,6 +594,12 @@ func (r *ring) wait(ctx context.Context, w *uint32, sw *uint64, s uint64, deadli
 	v := atomic.OrUint32(w, 1) | 1
 	if atomic.LoadUint64(sw) != s || atomic.LoadUint32(r.closed) != 0 {
 		return nil
+	}
+	deadline := int64(0)
+	if recheck {
+		// Read the clock only now: it is a system call on some
+		// virtual machines, and most waits end in the spin above.
+		deadline = futex.Now() + int64(checkInterval)
 	}
 	err := park.Wait(ctx, w, v, deadline)
 	if errors.Is(err, park.ErrTimeout) {

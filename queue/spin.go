@@ -19,7 +19,7 @@ const (
 	spinTime = 20 * time.Microsecond
 	// spinPolls is how many loads a poller makes between looks at the
 	// clock.
-	spinPolls = 64
+	spinPolls = 256
 	// yieldEvery is how often a poller lets the Go scheduler run other
 	// goroutines.
 	yieldEvery = time.Microsecond

@@ -145,6 +145,9 @@ func OwnerWord(id proc.ID) uint64 {
 	return uint64(id.Pid) | uint64(uint32(id.Start))<<startShift
 }
 
+// OwnerPid returns the process ID an owner word (or a lock word) records.
+func OwnerPid(word uint64) int { return int(word & pidMask) }
+
 // OwnerAlive reports whether the process an owner word (or a lock word,
 // whose flag bits it ignores) records still runs; pid reuse does not fool
 // it.

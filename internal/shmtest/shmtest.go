@@ -263,7 +263,7 @@ func JoinAll(t testing.TB, ps []*process.Process) {
 	}
 }
 
-// RaceClose, round after round, creates an anonymous segment of 64 KiB,
+// RaceClose, round after round, creates an anonymous segment of 256 KiB,
 // lets setup make objects in it and return operations on them, calls each
 // operation over and over, each in its own goroutine, and closes the
 // segment while they run. Every call must return nil, or fail with an
@@ -275,7 +275,7 @@ func JoinAll(t testing.TB, ps []*process.Process) {
 // test sees the worker die.
 func RaceClose(rounds int, setup func(seg *shm.Segment) ([]func() error, error)) error {
 	for r := range rounds {
-		seg, err := shm.CreateAnonymous(1 << 16)
+		seg, err := shm.CreateAnonymous(1 << 18)
 		if err != nil {
 			return err
 		}
