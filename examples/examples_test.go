@@ -43,6 +43,7 @@ func TestExamples(t *testing.T) {
 		{"remotemanager", checkRemoteManager},
 		{"queuesum", checkQueueSum},
 		{"joinable", checkJoinable},
+		{"pipe", checkPipe},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -277,4 +278,18 @@ func checkJoinable(t *testing.T, lines []string, pid int) {
 	// The total is read after Join and before the workers exit: it must
 	// already hold every task's share.
 	checkInOrder(t, lines, []string{"all tasks done", "sum of squares: 333833500", "4 workers did 1000 tasks"})
+}
+
+func checkPipe(t *testing.T, lines []string, pid int) {
+	// Worker k adds k*25000+1 .. (k+1)*25000 and sends it through its own
+	// pipe; the parent reads the pipes in order.
+	var want []string
+	for k := range int64(4) {
+		lo, hi := k*25000+1, (k+1)*25000
+		want = append(want, fmt.Sprintf("worker %d sent %d", k, (lo+hi)*(hi-lo+1)/2))
+	}
+	want = append(want, "sum: 5000050000")
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("output:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
 }
