@@ -1,47 +1,40 @@
-// Queuesum is the Go twin of the producer/consumer program from Python
-// multiprocessing tutorials: several processes put numbers on one queue,
-// and the parent takes them off and adds them up.
+// Queuesum is the Go twin of the queue program from Python
+// multiprocessing tutorials: five workers each count to 10 000 and put
+// their subtotal on one queue, and the parent takes the subtotals off and
+// adds them up.
 //
 //	from multiprocessing import Process, Queue
 //
-//	def produce(q, lo, hi):
-//	    for i in range(lo, hi + 1):
-//	        q.put(i)
-//	    q.put(None)                # "no more from me"
+//	def count(q, k):
+//	    n = 0
+//	    for _ in range(10_000):
+//	        n += 1
+//	    q.put((k, n))
 //
 //	if __name__ == "__main__":
-//	    q = Queue(1024)
-//	    procs = [Process(target=produce, args=(q, k * 25_000 + 1, (k + 1) * 25_000))
-//	             for k in range(4)]
+//	    q = Queue()
+//	    procs = [Process(target=count, args=(q, k)) for k in range(5)]
 //	    for p in procs:
 //	        p.start()
-//	    total, finished = 0, 0
-//	    while finished < len(procs):
-//	        v = q.get()
-//	        if v is None:
-//	            finished += 1
-//	        else:
-//	            total += v
+//	    total = 0
+//	    for _ in procs:             # one subtotal per worker, or hang
+//	        k, n = q.get()
+//	        total += n
 //	    for p in procs:
 //	        p.join()
-//	    print("sum:", total)       # 5000050000
+//	    print("total:", total)      # 50000
 //
-// Worker k puts the numbers k*25000+1 .. (k+1)*25000, so that the four of
-// them put 1 .. 100000 once each, and the parent prints their sum,
-// 100000*100001/2 = 5000050000.
+// The queue is a queue.Queue[subtotal] in shared memory: a subtotal, a
+// struct of two ints, is copied into a slot as its bytes, with no
+// pickling and no pipe in between.
 //
-// The queue is a queue.Queue[int64] in shared memory: an int64 is copied
-// into a slot as its eight bytes, with no pickling and no pipe in between.
-// It holds 1024 numbers, so a producer that gets ahead of the parent waits
-// in Put until there is room.
-//
-// Python's consumer counts sentinels to know when every producer is done,
-// and a producer that dies before putting its None hangs it for ever. Here
-// the parent waits for the workers itself and then closes the queue:
-// Close ends the stream for every process, the parent's range over
-// q.All(ctx) takes what is left and stops, and no sentinel is needed. A
-// worker that dies mid-Put leaves no half-written number behind (see
-// package queue), and its Join reports the failure.
+// Python's consumer must know how many messages to expect (or count
+// sentinels such as "exit"), and a worker that dies before putting its
+// subtotal hangs it for ever. Here the parent waits for the workers itself
+// and then closes the queue: Close ends the stream for every process, the
+// parent's range over q.All(ctx) takes what is left and stops, and no
+// sentinel is needed. A worker that dies mid-Put leaves no half-written
+// message behind (see package queue), and its Join reports the failure.
 //
 // The segment is anonymous, as in examples/aggregate: the workers receive
 // it with process.Segments, so nothing named in /dev/shm can outlive the
@@ -64,39 +57,40 @@ import (
 )
 
 const (
-	workers   = 4
-	total     = 100_000 // the numbers 1 .. total are put, once each
-	queueName = "numbers"
+	workers   = 5
+	countTo   = 10_000
+	queueName = "subtotals"
 )
 
-// share is the range of numbers a worker puts, both ends included.
-type share struct{ Lo, Hi int64 }
+// subtotal is a worker's message: who counted, and how far.
+type subtotal struct {
+	Worker int64
+	N      int64
+}
 
-// produce runs in each worker process: it attaches to the queue in the
-// segment its parent passed and puts its share of the numbers. It returns
-// how many it put.
-var produce = process.Register("queuesum.produce", func(ctx context.Context, s share) (int64, error) {
+// count runs in each worker process: it counts to countTo and puts its
+// subtotal on the queue in the segment its parent passed.
+var count = process.Register("queuesum.count", func(ctx context.Context, k int64) (struct{}, error) {
 	segs, err := process.InheritedSegments()
 	if err != nil {
-		return 0, err
+		return struct{}{}, err
 	}
 	if len(segs) != 1 {
-		return 0, fmt.Errorf("got %d segments, want 1", len(segs))
+		return struct{}{}, fmt.Errorf("got %d segments, want 1", len(segs))
 	}
-	q, err := queue.Open[int64](segs[0], queueName)
+	q, err := queue.Open[subtotal](segs[0], queueName)
 	if err != nil {
-		return 0, err
+		return struct{}{}, err
 	}
-	for i := s.Lo; i <= s.Hi; i++ {
-		if err := q.Put(ctx, i); err != nil {
-			return i - s.Lo, err
-		}
+	var n int64
+	for range countTo {
+		n++
 	}
-	return s.Hi - s.Lo + 1, nil
+	return struct{}{}, q.Put(ctx, subtotal{Worker: k, N: n})
 })
 
 func main() {
-	process.Main() // must come first: in a worker, it runs produce and exits
+	process.Main() // must come first: in a worker, it runs count and exits
 
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "queuesum:", err)
@@ -106,7 +100,7 @@ func main() {
 
 func run() (err error) {
 	ctx := context.Background()
-	size, err := queue.Size[int64](queue.Capacity(1024))
+	size, err := queue.Size[subtotal]()
 	if err != nil {
 		return err
 	}
@@ -115,19 +109,18 @@ func run() (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, seg.Close()) }()
-	q, err := queue.New[int64](seg, queueName, queue.Capacity(1024))
+	q, err := queue.New[subtotal](seg, queueName)
 	if err != nil {
 		return err
 	}
 
-	// Start the producers. Daemon: a producer waiting for room would
-	// otherwise wait for ever if this process died. If a Start fails,
-	// start no more, but still wait for those already running.
+	// Start the workers. Daemon: a worker must not outlive this process.
+	// If a Start fails, start no more, but still wait for those already
+	// running.
 	var procs []*process.Process
 	var startErr error
-	per := int64(total / workers)
 	for k := range int64(workers) {
-		p, err := produce.Start(share{Lo: k*per + 1, Hi: (k + 1) * per}, process.Segments(seg), process.Daemon())
+		p, err := count.Start(k, process.Segments(seg), process.Daemon())
 		if err != nil {
 			startErr = err
 			break
@@ -135,7 +128,7 @@ func run() (err error) {
 		procs = append(procs, p)
 	}
 
-	// Close the queue once every producer has ended, however it ended:
+	// Close the queue once every worker has ended, however it ended:
 	// that is what ends the loop below.
 	joined := make(chan error, 1)
 	go func() {
@@ -146,28 +139,23 @@ func run() (err error) {
 		joined <- errors.Join(append(errs, q.Close())...)
 	}()
 
-	var sum int64
+	var total int64
+	got := 0
 	var getErr error
-	for v, err := range q.All(ctx) {
+	for s, err := range q.All(ctx) {
 		if err != nil {
-			// Stop the producers too: their Puts fail once the
-			// queue is closed.
+			// Stop the workers too: their Puts fail once the queue
+			// is closed.
 			getErr = errors.Join(err, q.Close())
 			break
 		}
-		sum += v
+		total += s.N
+		got++
 	}
 	if err := errors.Join(startErr, getErr, <-joined); err != nil {
 		return err
 	}
-
-	for k, p := range procs {
-		var n int64
-		if err := p.Result(&n); err != nil {
-			return err
-		}
-		fmt.Printf("worker %d put %d numbers\n", k, n)
-	}
-	fmt.Println("sum:", sum)
+	fmt.Printf("%d subtotals from %d workers\n", got, len(procs))
+	fmt.Println("total:", total)
 	return nil
 }
