@@ -16,14 +16,19 @@ import (
 	"github.com/shmkit/shmkit/shm"
 )
 
+// msg64 is the message of the round-trip benchmarks: 64 bytes, copied
+// as they are.
+type msg64 [64]byte
+
 // benchPeer is the worker end of the pipe benchmarks: "echo" answers each
-// int64 over the pipe "p" of the segment handed to it, "stream" sends N,
-// and "socket" answers each 8-byte message over the file handed to it.
+// msg64 over the pipe "p" of the segment handed to it, "stream" sends N
+// int64s over it, and "socket" answers each 64-byte message over the file
+// handed to it.
 var benchPeer = process.Register("queue_test.benchPeer", func(ctx context.Context, j peerJob) (int, error) {
 	if j.Mode == "socket" {
 		f := process.InheritedFiles()[0]
 		defer f.Close()
-		var b [8]byte
+		var b msg64
 		for n := 0; ; n++ {
 			if _, err := io.ReadFull(f, b[:]); err != nil {
 				if err == io.EOF {
@@ -40,12 +45,12 @@ var benchPeer = process.Register("queue_test.benchPeer", func(ctx context.Contex
 	if err != nil {
 		return 0, err
 	}
-	end, err := queue.OpenPipe[int64](segs[0], "p")
-	if err != nil {
-		return 0, err
-	}
-	defer end.Close()
 	if j.Mode == "stream" {
+		end, err := queue.OpenPipe[int64](segs[0], "p")
+		if err != nil {
+			return 0, err
+		}
+		defer end.Close()
 		for i := range j.N {
 			if err := end.Send(ctx, int64(i)); err != nil {
 				return i, err
@@ -53,12 +58,18 @@ var benchPeer = process.Register("queue_test.benchPeer", func(ctx context.Contex
 		}
 		return j.N, nil
 	}
+	end, err := queue.OpenPipe[msg64](segs[0], "p")
+	if err != nil {
+		return 0, err
+	}
+	defer end.Close()
 	n := 0
 	for v, err := range end.All(ctx) {
 		if err != nil {
 			return n, err
 		}
-		if err := end.Send(ctx, v+1); err != nil {
+		v[0]++
+		if err := end.Send(ctx, v); err != nil {
 			return n, err
 		}
 		n++
@@ -66,15 +77,15 @@ var benchPeer = process.Register("queue_test.benchPeer", func(ctx context.Contex
 	return n, nil
 })
 
-// pipeRoundTrips makes n round trips of an int64 to an echo worker and
-// returns their time, from the first Send to the last Recv.
+// pipeRoundTrips makes n round trips of a 64-byte message to an echo
+// worker and returns their time, from the first Send to the last Recv.
 func pipeRoundTrips(b *testing.B, n int) time.Duration {
 	seg, err := shm.CreateAnonymous(1 << 20)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer seg.Close()
-	end, err := queue.NewPipe[int64](seg, "p")
+	end, err := queue.NewPipe[msg64](seg, "p")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -83,17 +94,20 @@ func pipeRoundTrips(b *testing.B, n int) time.Duration {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	roundTrip := func(i int64) {
-		if err := end.Send(ctx, i); err != nil {
+	var m msg64
+	roundTrip := func(i int) {
+		m[0], m[63] = byte(i), byte(i)
+		if err := end.Send(ctx, m); err != nil {
 			b.Fatal(err)
 		}
-		if v, err := end.Recv(ctx); err != nil || v != i+1 {
-			b.Fatalf("answer %d, %v; want %d", v, err, i+1)
+		v, err := end.Recv(ctx)
+		if err != nil || v[0] != byte(i+1) || v[63] != byte(i) {
+			b.Fatalf("answer %d, %d, %v; want %d, %d", v[0], v[63], err, byte(i+1), byte(i))
 		}
 	}
-	roundTrip(-1) // the worker is up
+	roundTrip(0) // the worker is up
 	t0 := time.Now()
-	for i := range int64(n) {
+	for i := range n {
 		roundTrip(i)
 	}
 	d := time.Since(t0)
@@ -118,7 +132,7 @@ func socketRoundTrips(b *testing.B, n int) time.Duration {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var buf [8]byte
+	var buf msg64
 	roundTrip := func(i uint64) {
 		binary.LittleEndian.PutUint64(buf[:], i)
 		if _, err := mine.Write(buf[:]); err != nil {
@@ -174,12 +188,12 @@ func pipeStream(b *testing.B, n int) time.Duration {
 	return d
 }
 
-// BenchmarkPipe: round trips of an int64 to a worker process that
-// answers it (ns/op is one round trip; x-socketpair is the speed-up over
+// BenchmarkPipe: round trips of a 64-byte message to a worker process
+// that answers it (ns/op is one round trip; x-socketpair is the speed-up over
 // a Unix socket pair measured in the same run), and int64s sent one way
 // (msgs/s).
 func BenchmarkPipe(b *testing.B) {
-	b.Run("roundtrip/int64", func(b *testing.B) {
+	b.Run("roundtrip/64B", func(b *testing.B) {
 		n := max(b.N, 1000)
 		d := pipeRoundTrips(b, n)
 		base := socketRoundTrips(b, n)
