@@ -47,9 +47,18 @@
 // kind, Go type, size in bytes, offset in the segment, and value. The value
 // of a "value" object is its current contents, written as fmt's %+v would
 // write them; an "array" object shows its length and its first eight
-// elements; other kinds show "-". Values are cut to 60 characters, ending
-// in "…". An object that cannot be decoded shows "error: ..." in its row,
-// and the others are still listed.
+// elements; a "queue" or "jqueue" (joinable) object shows its statistics,
+// read without attaching to it:
+//
+//	len 3 cap 1024 max 8B open abandoned 0 lost 0 procs 2
+//
+// that is the messages in it, its capacity, its largest message, whether
+// it is open or closed for writing, how many claims of producers that died
+// inside Put were released, for a joinable queue how many tasks consumers
+// took with them when they died, and how many process records are in use
+// (by live or dead processes). Other kinds show "-". Values are cut to 60
+// characters, ending in "…". An object that cannot be decoded shows
+// "error: ..." in its row, and the others are still listed.
 //
 // rm NAME... removes the named segments. It refuses files that are not
 // shmkit segments. Processes that have a removed segment open keep using it;

@@ -30,6 +30,7 @@ import (
 	"github.com/shmkit/shmkit/internal/shmtest"
 	"github.com/shmkit/shmkit/manager"
 	"github.com/shmkit/shmkit/process"
+	"github.com/shmkit/shmkit/queue"
 	"github.com/shmkit/shmkit/shm"
 	"github.com/shmkit/shmkit/value"
 )
@@ -385,6 +386,95 @@ func TestInspect(t *testing.T) {
 	}
 	if f := strings.Fields(line(t, out, "hits")); f[4] != strconv.FormatInt(hitsObj.Offset, 10) {
 		t.Errorf("hits at offset %s, want %d", f[4], hitsObj.Offset)
+	}
+}
+
+type takeArgs struct{ Dir, Segment, Queue string }
+
+// taker gets one task from a joinable queue and exits without marking it
+// done, as a consumer that crashed would: the task is lost.
+var taker = process.Register("cmd_test.taker", func(ctx context.Context, a takeArgs) (_ string, err error) {
+	seg, err := shm.Open(a.Segment, shm.WithDir(a.Dir))
+	if err != nil {
+		return "", err
+	}
+	defer func() { err = errors.Join(err, seg.Close()) }()
+	q, err := queue.OpenJoinable[string](seg, a.Queue)
+	if err != nil {
+		return "", err
+	}
+	return q.Get(ctx)
+})
+
+// inspectRow splits a row of inspect's object table into name, kind,
+// type and value (which has spaces).
+var inspectRow = regexp.MustCompile(`^(\S+)\s+(\S+)\s+(\S+)\s+\d+\s+\d+\s+(.*)$`)
+
+// TestInspectQueues checks inspect's VALUE column for queues: a closed
+// plain queue, a joinable queue that a dead consumer took a task from,
+// and a queue object whose header is not a queue's.
+func TestInspectQueues(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	seg := create(t, dir, "queues")
+	jobs, err := queue.New[int64](seg, "jobs", queue.Capacity(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range int64(3) {
+		if err := jobs.Put(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := jobs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := queue.NewJoinable[string](seg, "tasks", queue.Capacity(2), queue.MaxMessage(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range []string{"a", "b"} {
+		if err := tasks.Put(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := taker.Run(ctx, takeArgs{Dir: dir, Segment: "queues", Queue: "tasks"}); err != nil || got != "a" {
+		t.Fatalf("taker got %q, %v; want a, nil", got, err)
+	}
+	if _, err := seg.Alloc(shm.ObjectSpec{Name: "notq", Kind: queue.Kind, Type: "int64", Size: 64}); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := shmkit(t, dir, "inspect", "queues")
+	if code != 0 || errOut != "" {
+		t.Fatalf("inspect: status %d, stderr %q", code, errOut)
+	}
+	for _, want := range []struct{ name, kind, typ, value string }{
+		// procs: the records of this process and of the dead taker.
+		{"jobs", "queue", "int64", "len 3 cap 4 max 8B closed abandoned 0 procs 1"},
+		{"tasks", "jqueue", "string", "len 1 cap 2 max 100B open abandoned 0 lost 1 procs 2"},
+		{"notq", "queue", "int64", `error: queue "notq": queue: corrupt: 64 bytes, less than`},
+	} {
+		l := line(t, out, want.name)
+		m := inspectRow.FindStringSubmatch(l)
+		if m == nil || m[2] != want.kind || m[3] != want.typ || !strings.HasPrefix(m[4], want.value) {
+			t.Errorf("%s: line %q, want kind %s, type %s, value %q", want.name, l, want.kind, want.typ, want.value)
+		}
+	}
+	// inspect read the queues without attaching, and left them as they were.
+	if n := tasks.Len(); n != 1 {
+		t.Errorf("after inspect, tasks.Len() = %d, want 1", n)
+	}
+	if got, err := tasks.Get(ctx); err != nil || got != "b" {
+		t.Fatalf("Get = %q, %v; want b, nil", got, err)
+	}
+	if err := tasks.TaskDone(); err != nil {
+		t.Fatal(err)
+	}
+	jctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := tasks.Join(jctx); !errors.Is(err, queue.ErrTasksLost) {
+		t.Errorf("Join = %v, want the task the taker took lost", err)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/shmkit/shmkit/array"
 	"github.com/shmkit/shmkit/internal/layout"
 	"github.com/shmkit/shmkit/internal/proc"
+	"github.com/shmkit/shmkit/queue"
 	"github.com/shmkit/shmkit/shm"
 	"github.com/shmkit/shmkit/value"
 )
@@ -486,6 +487,8 @@ func describe(obj shm.Object) string {
 		s, err = describeValue(obj)
 	case array.Kind:
 		s, err = describeArray(obj)
+	case queue.Kind, queue.JoinableKind:
+		s, err = describeQueue(obj)
 	default:
 		return "-"
 	}
@@ -537,6 +540,26 @@ func describeArray(obj shm.Object) (string, error) {
 		sb.WriteString(" …")
 	}
 	return sb.String(), nil
+}
+
+// describeQueue renders a queue's statistics (queue.Stats), for example
+// "len 3 cap 1024 max 8B open abandoned 0 procs 2", with "lost N" after
+// abandoned for a joinable queue. It reads the object without attaching
+// to it, so inspect takes none of the queue's process records.
+func describeQueue(obj shm.Object) (string, error) {
+	st, err := queue.Stat(obj)
+	if err != nil {
+		return "", err
+	}
+	state := "open"
+	if st.Closed {
+		state = "closed"
+	}
+	s := fmt.Sprintf("len %d cap %d max %s %s abandoned %d", st.Len, st.Cap, humanSize(int64(st.MaxMessage)), state, st.Abandoned)
+	if st.Joinable {
+		s += fmt.Sprintf(" lost %d", st.Lost)
+	}
+	return s + fmt.Sprintf(" procs %d", st.Processes), nil
 }
 
 // format renders b, a value of type t at least t.Size bytes long, as
