@@ -146,33 +146,14 @@ func OpenPipe[T any](seg *shm.Segment, name string) (*Pipe[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
-	if len(obj.Bytes) < pipeHeaderSize {
-		return nil, corrupt(obj, "%d bytes, less than the %d-byte pipe header", len(obj.Bytes), pipeHeaderSize)
-	}
-	base := unsafe.Pointer(unsafe.SliceData(obj.Bytes))
-	magic := atomic.LoadUint32(word32(base, pipeOffMagic))
-	version := atomic.LoadUint32(word32(base, pipeOffVersion))
-	flags := atomic.LoadUint32(word32(base, pipeOffFlags))
-	rings := atomic.LoadUint32(word32(base, pipeOffRings))
-	ringSize := atomic.LoadUint64(word64(base, pipeOffRingSize))
-	switch {
-	case magic != pipeMagic:
-		return nil, corrupt(obj, "bad pipe magic %#x", magic)
-	case version != pipeVersion:
-		return nil, corrupt(obj, "pipe layout version %d, want %d", version, pipeVersion)
-	case flags&^1 != 0 || rings != 2-flags:
-		return nil, corrupt(obj, "pipe flags %#x with %d rings", flags, rings)
-	case ringSize < slotsOff || ringSize > uint64(len(obj.Bytes)-pipeHeaderSize)/uint64(rings) ||
-		pipeHeaderSize+uint64(rings)*ringSize != uint64(len(obj.Bytes)):
-		return nil, corrupt(obj, "%d bytes for %d rings of %d", len(obj.Bytes), rings, ringSize)
-	}
-	g, err := readGeometry(ringObject(obj, 0, int(ringSize)))
+	g, ringSize, oneWay, err := readPipe(obj)
 	if err != nil {
 		return nil, err
 	}
-	if g.format != c.format || g.joinable || (g.format == formatRaw && g.maxMsg != c.size) {
-		return nil, corrupt(obj, "ring of format %d (joinable %v, %d-byte messages) does not match its pipe of %s",
-			g.format, g.joinable, g.maxMsg, obj.Type)
+	base := unsafe.Pointer(unsafe.SliceData(obj.Bytes))
+	if g.format != c.format || (g.format == formatRaw && g.maxMsg != c.size) {
+		return nil, corrupt(obj, "ring of format %d (%d-byte messages) does not match its pipe of %s",
+			g.format, g.maxMsg, obj.Type)
 	}
 	if c.format != formatRaw {
 		if c, err = newCoder[T](g.maxMsg); err != nil {
@@ -194,13 +175,48 @@ func OpenPipe[T any](seg *shm.Segment, name string) (*Pipe[T], error) {
 			return nil, fmt.Errorf("queue: pipe %q: end 1: %w", name, ErrEndInUse)
 		}
 	}
-	p, err := newPipe(seg, obj, g, c, 1, int(ringSize), flags&1 != 0)
+	p, err := newPipe(seg, obj, g, c, 1, ringSize, oneWay)
 	if err != nil {
 		// Hand the end back: nothing was sent or received through it.
 		atomic.CompareAndSwapUint64(w, me, 0)
 		return nil, err
 	}
 	return p, nil
+}
+
+// readPipe validates the header of the pipe object obj and its first
+// ring's, and returns the rings' geometry, the size of each ring and
+// whether the pipe is one-way.
+func readPipe(obj shm.Object) (geometry, int, bool, error) {
+	var g geometry
+	if len(obj.Bytes) < pipeHeaderSize {
+		return g, 0, false, corrupt(obj, "%d bytes, less than the %d-byte pipe header", len(obj.Bytes), pipeHeaderSize)
+	}
+	base := unsafe.Pointer(unsafe.SliceData(obj.Bytes))
+	magic := atomic.LoadUint32(word32(base, pipeOffMagic))
+	version := atomic.LoadUint32(word32(base, pipeOffVersion))
+	flags := atomic.LoadUint32(word32(base, pipeOffFlags))
+	rings := atomic.LoadUint32(word32(base, pipeOffRings))
+	ringSize := atomic.LoadUint64(word64(base, pipeOffRingSize))
+	switch {
+	case magic != pipeMagic:
+		return g, 0, false, corrupt(obj, "bad pipe magic %#x", magic)
+	case version != pipeVersion:
+		return g, 0, false, corrupt(obj, "pipe layout version %d, want %d", version, pipeVersion)
+	case flags&^1 != 0 || rings != 2-flags:
+		return g, 0, false, corrupt(obj, "pipe flags %#x with %d rings", flags, rings)
+	case ringSize < slotsOff || ringSize > uint64(len(obj.Bytes)-pipeHeaderSize)/uint64(rings) ||
+		pipeHeaderSize+uint64(rings)*ringSize != uint64(len(obj.Bytes)):
+		return g, 0, false, corrupt(obj, "%d bytes for %d rings of %d", len(obj.Bytes), rings, ringSize)
+	}
+	g, err := readGeometry(ringObject(obj, 0, int(ringSize)))
+	if err != nil {
+		return g, 0, false, err
+	}
+	if g.joinable {
+		return g, 0, false, corrupt(obj, "joinable ring in a pipe")
+	}
+	return g, int(ringSize), flags&1 != 0, nil
 }
 
 // PipeSize returns the bytes a pipe of T with the given options takes in a

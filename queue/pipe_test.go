@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -358,7 +359,7 @@ func TestPipeEcho(t *testing.T) {
 
 // startPeer starts a pipePeer on end 1 of a pipe of msg and waits until it
 // has sent its first message (in "hang" mode, all N).
-func startPeer(t *testing.T, j peerJob, capacity int) (*queue.Pipe[msg], *process.Process) {
+func startPeer(t *testing.T, j peerJob, capacity int) (*queue.Pipe[msg], *process.Process, *shm.Segment) {
 	t.Helper()
 	seg, err := shm.CreateAnonymous(1 << 20)
 	if err != nil {
@@ -380,7 +381,7 @@ func startPeer(t *testing.T, j peerJob, capacity int) (*queue.Pipe[msg], *proces
 	}
 	t.Cleanup(func() { p.Kill(); p.Join(context.Background()) })
 	shmtest.WaitUntil(t, "the peer under way", ready.Load, p)
-	return end, p
+	return end, p, seg
 }
 
 // killDuring starts call, which should block, kills p with SIGKILL while
@@ -407,7 +408,7 @@ func TestPipePeerKilled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	t.Run("waiting in Recv", func(t *testing.T) {
-		end, p := startPeer(t, peerJob{Mode: "hang", N: 3}, 16)
+		end, p, seg := startPeer(t, peerJob{Mode: "hang", N: 3}, 16)
 		for i := range 3 {
 			if m, err := end.Recv(ctx); err != nil || m.Seq != int64(i) || !m.whole() {
 				t.Fatalf("Recv %d = %+v, %v", i, m, err)
@@ -417,12 +418,19 @@ func TestPipePeerKilled(t *testing.T) {
 		if !errors.Is(err, queue.ErrPeerDied) || !errors.Is(err, io.EOF) {
 			t.Fatalf("Recv from a dead peer = %v, want ErrPeerDied and io.EOF", err)
 		}
+		obj, err := seg.Lookup("p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err := queue.StatPipe(obj); err != nil || !st.Ends[1].Dead || st.Ends[1].Pid != p.Pid() || st.Ends[0].Dead {
+			t.Fatalf("StatPipe after the peer died = %+v, %v", st, err)
+		}
 		if err := end.Send(ctx, newMsg(0, 0)); !errors.Is(err, queue.ErrPeerDied) && err != nil {
 			t.Fatalf("Send to a dead peer = %v", err)
 		}
 	})
 	t.Run("waiting in Send", func(t *testing.T) {
-		end, p := startPeer(t, peerJob{Mode: "hang", N: 11}, 16)
+		end, p, _ := startPeer(t, peerJob{Mode: "hang", N: 11}, 16)
 		// The peer is not reading: fill its direction.
 		for i := 0; ; i++ {
 			short, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
@@ -462,7 +470,7 @@ func TestPipeSenderKilledMidSend(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for trial := range trials {
-		end, p := startPeer(t, peerJob{Mode: "stream"}, 8)
+		end, p, _ := startPeer(t, peerJob{Mode: "stream"}, 8)
 		go func() {
 			time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
 			p.Kill()
@@ -484,5 +492,40 @@ func TestPipeSenderKilledMidSend(t *testing.T) {
 		}
 		p.Join(ctx)
 		end.Close()
+	}
+}
+
+func TestStatPipe(t *testing.T) {
+	ctx := context.Background()
+	seg := shmtest.Segment(t, 1<<20)
+	a, err := queue.NewPipe[int](seg, "p", queue.Capacity(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := seg.Lookup("p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := queue.StatPipe(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.OneWay || st.Cap != 8 || st.Ends[0] != (queue.PipeEnd{Opened: true, Pid: os.Getpid()}) || st.Ends[1].Opened {
+		t.Fatalf("StatPipe of a new pipe = %+v", st)
+	}
+	b, err := queue.OpenPipe[int](seg, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Send(ctx, 1)
+	a.Send(ctx, 2)
+	b.Send(ctx, 3)
+	b.Close()
+	if st, err = queue.StatPipe(obj); err != nil || st.Len != [2]int{1, 2} || st.Ends[1] != (queue.PipeEnd{Opened: true, Closed: true}) {
+		t.Fatalf("StatPipe = %+v, %v; want 1 and 2 waiting, end 1 closed", st, err)
+	}
+	a.Close()
+	if _, err := queue.Stat(obj); !errors.Is(err, shm.ErrTypeMismatch) {
+		t.Fatalf("Stat of a pipe = %v, want ErrTypeMismatch", err)
 	}
 }
