@@ -6,8 +6,13 @@
 // the running binary, package process) that inherit the segment and attach
 // to the objects, waits until all of them are ready, releases them at once,
 // and times them until the last one has done its share. The segment has no
-// name, so a benchmark that is killed leaves nothing in /dev/shm. The program (or test binary) must call
-// process.Main at the top of main (or TestMain).
+// name, so a benchmark that is killed leaves nothing in /dev/shm. The
+// program (or test binary) must call process.Main at the top of main (or
+// TestMain).
+//
+// A workload with a Consumer is a pipeline, such as a queue: Run starts as
+// many consumers as producers, and an operation is one item passed from a
+// producer to a consumer.
 package bench
 
 import (
@@ -17,6 +22,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/shmkit/shmkit/process"
@@ -34,8 +40,16 @@ type Workload struct {
 	// the operation uses in seg.
 	Setup func(seg *shm.Segment) error
 	// Prepare runs in each worker process and returns a function that does
-	// the operation n times on the objects Setup created.
-	Prepare func(seg *shm.Segment) (loop func(n int), cleanup func(), err error)
+	// the operation n times on the objects Setup created. The loop's error
+	// fails the run.
+	Prepare func(seg *shm.Segment) (loop func(n int) error, cleanup func(), err error)
+	// Consumer, if not nil, makes the workload a pipeline: with procs
+	// processes, Run starts procs running Prepare's loop (the producers)
+	// and procs more running Consumer's (the consumers), all with the
+	// same n, and counts procs*n operations. Each consumer's loop must
+	// take exactly n items, and a loop that fails must make the others
+	// end too (a queue's by closing it), so that none waits for ever.
+	Consumer func(seg *shm.Segment) (loop func(n int) error, cleanup func(), err error)
 }
 
 var workloads = struct {
@@ -79,6 +93,7 @@ func (r Result) OpsPerSec() float64 { return float64(r.Ops) / r.Elapsed.Seconds(
 type workerArgs struct {
 	Workload string
 	N        int
+	Consumer bool // run the workload's Consumer, not its Prepare
 }
 
 var worker = process.Register("shmkit/bench.worker", func(ctx context.Context, a workerArgs) (struct{}, error) {
@@ -90,7 +105,7 @@ var worker = process.Register("shmkit/bench.worker", func(ctx context.Context, a
 		return struct{}{}, fmt.Errorf("bench: worker got %d segments, want 1", len(segs))
 	}
 	seg := segs[0]
-	loop, cleanup, err := prepare(seg, a.Workload)
+	loop, cleanup, err := prepare(seg, a.Workload, a.Consumer)
 	if err != nil {
 		return struct{}{}, err
 	}
@@ -107,26 +122,35 @@ var worker = process.Register("shmkit/bench.worker", func(ctx context.Context, a
 	for !start.Load() {
 		runtime.Gosched()
 	}
-	loop(a.N)
-	return struct{}{}, nil
+	return struct{}{}, loop(a.N)
 })
 
-func prepare(seg *shm.Segment, name string) (func(int), func(), error) {
+func prepare(seg *shm.Segment, name string, consumer bool) (func(int) error, func(), error) {
 	w := Lookup(name)
-	if w == nil {
+	switch {
+	case w == nil:
 		return nil, nil, fmt.Errorf("bench: no workload %q", name)
+	case consumer && w.Consumer == nil:
+		return nil, nil, fmt.Errorf("bench: workload %q has no consumer", name)
+	case consumer:
+		return w.Consumer(seg)
 	}
 	return w.Prepare(seg)
 }
 
-// Run times procs worker processes that each do the workload n times.
-// With procs == 0 the measuring process does the operations itself, in one
-// goroutine, which measures the operation without process start-up or
-// cross-process traffic.
+// Run times procs worker processes that each do the workload n times
+// (and, for a pipeline, procs consumers that each take n items). With
+// procs == 0 the measuring process does the operations itself, in one
+// goroutine (one producer and one consumer for a pipeline), which measures
+// the operation without process start-up or cross-process traffic. A
+// worker that fails ends the run with its error; the others are killed.
 func Run(ctx context.Context, name string, procs, n int) (Result, error) {
 	w := Lookup(name)
 	if w == nil {
 		return Result{}, fmt.Errorf("bench: no workload %q", name)
+	}
+	if procs < 0 || n < 0 {
+		return Result{}, fmt.Errorf("bench: %d processes of %d operations", procs, n)
 	}
 	seg, err := shm.CreateAnonymous(1 << 20)
 	if err != nil {
@@ -147,7 +171,11 @@ func Run(ctx context.Context, name string, procs, n int) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	ps := make([]*process.Process, 0, procs)
+	args := []workerArgs{{Workload: name, N: n}}
+	if w.Consumer != nil {
+		args = append(args, workerArgs{Workload: name, N: n, Consumer: true})
+	}
+	ps := make([]*process.Process, 0, procs*len(args))
 	defer func() {
 		for _, p := range ps {
 			p.Kill()
@@ -155,14 +183,20 @@ func Run(ctx context.Context, name string, procs, n int) (Result, error) {
 		}
 	}()
 	for i := range procs {
-		p, err := worker.Start(workerArgs{Workload: name, N: n}, process.Daemon(), process.Segments(seg),
-			process.Name(fmt.Sprintf("bench-%s-%d", name, i)))
-		if err != nil {
-			return Result{}, err
+		for _, a := range args {
+			role := ""
+			if a.Consumer {
+				role = "consumer-"
+			}
+			p, err := worker.Start(a, process.Daemon(), process.Segments(seg),
+				process.Name(fmt.Sprintf("bench-%s-%s%d", name, role, i)))
+			if err != nil {
+				return Result{}, err
+			}
+			ps = append(ps, p)
 		}
-		ps = append(ps, p)
 	}
-	for ready.Load() < int64(procs) {
+	for ready.Load() < int64(len(ps)) {
 		for _, p := range ps {
 			if !p.IsAlive() {
 				return Result{}, fmt.Errorf("bench: worker failed before starting: %w", p.Join(ctx))
@@ -175,41 +209,86 @@ func Run(ctx context.Context, name string, procs, n int) (Result, error) {
 	}
 	t0 := time.Now()
 	start.Store(true)
-	var errs []error
-	for _, p := range ps {
-		errs = append(errs, p.Join(ctx))
-	}
+	err = joinAll(ctx, ps)
 	elapsed := time.Since(t0)
-	ps = nil
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return Result{}, err
 	}
+	ps = nil
 	return Result{Workload: name, Procs: procs, Ops: int64(procs) * int64(n), Elapsed: elapsed}, nil
 }
 
-// runGoroutines runs the workload in g goroutines of this process.
-func runGoroutines(w *Workload, seg *shm.Segment, g, n int) (Result, error) {
-	loops := make([]func(int), g)
-	for i := range loops {
-		loop, cleanup, err := w.Prepare(seg)
-		if err != nil {
-			return Result{}, err
+// joinAll waits until every process in ps has ended. When one fails, it
+// kills those still running, which may be waiting for it (as a pipeline's
+// consumers wait for a producer that died), and returns the errors of all
+// that failed by themselves, the first first.
+func joinAll(ctx context.Context, ps []*process.Process) error {
+	ended := make(chan *process.Process, len(ps))
+	for _, p := range ps {
+		go func() {
+			<-p.Done()
+			ended <- p
+		}()
+	}
+	var errs []error
+	for range ps {
+		var p *process.Process
+		select {
+		case p = <-ended:
+		case <-ctx.Done():
+			return ctx.Err() // Run's deferred kill ends them
 		}
-		defer cleanup()
-		loops[i] = loop
+		err := p.Join(ctx)
+		if err == nil {
+			continue
+		}
+		if len(errs) == 0 {
+			for _, q := range ps {
+				q.Kill() // fails harmlessly for those that have ended
+			}
+		} else if ee, ok := errors.AsType[*process.ExitError](err); ok && ee.Code == -int(syscall.SIGKILL) && ee.Err == "" && ee.Panic == "" {
+			continue // killed above
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// runGoroutines runs the workload in g goroutines of this process (and g
+// consumer goroutines for a pipeline).
+func runGoroutines(w *Workload, seg *shm.Segment, g, n int) (Result, error) {
+	preps := []func(*shm.Segment) (func(int) error, func(), error){w.Prepare}
+	if w.Consumer != nil {
+		preps = append(preps, w.Consumer)
+	}
+	var loops []func(int) error
+	for range g {
+		for _, prepare := range preps {
+			loop, cleanup, err := prepare(seg)
+			if err != nil {
+				return Result{}, err
+			}
+			defer cleanup()
+			loops = append(loops, loop)
+		}
 	}
 	var wg sync.WaitGroup
+	errs := make([]error, len(loops))
 	start := make(chan struct{})
-	for _, loop := range loops {
+	for i, loop := range loops {
 		wg.Go(func() {
 			<-start
-			loop(n)
+			errs[i] = loop(n)
 		})
 	}
 	t0 := time.Now()
 	close(start)
 	wg.Wait()
-	return Result{Workload: w.Name, Procs: g, Ops: int64(g) * int64(n), Elapsed: time.Since(t0)}, nil
+	elapsed := time.Since(t0)
+	if err := errors.Join(errs...); err != nil {
+		return Result{}, err
+	}
+	return Result{Workload: w.Name, Procs: g, Ops: int64(g) * int64(n), Elapsed: elapsed}, nil
 }
 
 // Median returns the middle value of xs (the upper middle for even counts).

@@ -15,7 +15,7 @@ import (
 var FlockLock = Register(&Workload{
 	Name:  "flock.lock",
 	Setup: func(seg *shm.Segment) error { return setupLocked(seg, func() error { return nil }) },
-	Prepare: func(seg *shm.Segment) (func(int), func(), error) {
+	Prepare: func(seg *shm.Segment) (func(int) error, func(), error) {
 		// Each process opens the segment's file anew: flock locks belong
 		// to an open file description, which inherited descriptors share.
 		dup, err := seg.File()

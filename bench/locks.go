@@ -24,7 +24,7 @@ var (
 		Setup: func(seg *shm.Segment) error {
 			return setupLocked(seg, func() error { _, err := semaphore.NewMutex(seg, "mu"); return err })
 		},
-		Prepare: func(seg *shm.Segment) (func(int), func(), error) {
+		Prepare: func(seg *shm.Segment) (func(int) error, func(), error) {
 			mu, err := semaphore.OpenMutex(seg, "mu")
 			if err != nil {
 				return nil, nil, err
@@ -38,7 +38,7 @@ var (
 		Setup: func(seg *shm.Segment) error {
 			return setupLocked(seg, func() error { _, err := semaphore.NewSemaphore(seg, "sem", 1); return err })
 		},
-		Prepare: func(seg *shm.Segment) (func(int), func(), error) {
+		Prepare: func(seg *shm.Segment) (func(int) error, func(), error) {
 			s, err := semaphore.OpenSemaphore(seg, "sem")
 			if err != nil {
 				return nil, nil, err
@@ -56,7 +56,7 @@ var (
 				return err
 			})
 		},
-		Prepare: func(seg *shm.Segment) (func(int), func(), error) {
+		Prepare: func(seg *shm.Segment) (func(int) error, func(), error) {
 			o, err := seg.Lookup("drepper")
 			if err != nil {
 				return nil, nil, err
@@ -70,13 +70,14 @@ var (
 		Name:       "go.mutex",
 		Goroutines: true,
 		Setup:      func(*shm.Segment) error { return nil },
-		Prepare: func(seg *shm.Segment) (func(int), func(), error) {
-			return func(n int) {
+		Prepare: func(seg *shm.Segment) (func(int) error, func(), error) {
+			return func(n int) error {
 				for range n {
 					goLocked.mu.Lock()
 					goLocked.n++
 					goLocked.mu.Unlock()
 				}
+				return nil
 			}, func() {}, nil
 		},
 	})
@@ -97,18 +98,19 @@ func setupLocked(seg *shm.Segment, newLock func() error) error {
 }
 
 // lockedLoop returns a loop doing lock; counter++; unlock.
-func lockedLoop(seg *shm.Segment, lock, unlock func()) (func(int), func(), error) {
+func lockedLoop(seg *shm.Segment, lock, unlock func()) (func(int) error, func(), error) {
 	o, err := seg.Lookup("counter.plain")
 	if err != nil {
 		return nil, nil, fmt.Errorf("bench: %w", err)
 	}
 	counter := (*int64)(unsafe.Pointer(&o.Bytes[0]))
-	return func(n int) {
+	return func(n int) error {
 		for range n {
 			lock()
 			*counter++
 			unlock()
 		}
+		return nil
 	}, func() {}, nil
 }
 

@@ -19,16 +19,17 @@ var (
 			_, err := seg.Alloc(shm.ObjectSpec{Name: "raw", Kind: "raw", Size: 8})
 			return err
 		},
-		Prepare: func(seg *shm.Segment) (func(int), func(), error) {
+		Prepare: func(seg *shm.Segment) (func(int) error, func(), error) {
 			o, err := seg.Lookup("raw")
 			if err != nil {
 				return nil, nil, err
 			}
 			p := (*int64)(unsafe.Pointer(&o.Bytes[0]))
-			return func(n int) {
+			return func(n int) error {
 				for range n {
 					atomic.AddInt64(p, 1)
 				}
+				return nil
 			}, func() {}, nil
 		},
 	})
@@ -40,15 +41,16 @@ var (
 			_, err := value.New[int64](seg, "counter")
 			return err
 		},
-		Prepare: func(seg *shm.Segment) (func(int), func(), error) {
+		Prepare: func(seg *shm.Segment) (func(int) error, func(), error) {
 			c, err := value.Open[int64](seg, "counter")
 			if err != nil {
 				return nil, nil, err
 			}
-			return func(n int) {
+			return func(n int) error {
 				for range n {
 					c.Add(1)
 				}
+				return nil
 			}, func() {}, nil
 		},
 	})
@@ -59,11 +61,12 @@ var (
 		Name:       "go.add",
 		Goroutines: true,
 		Setup:      func(*shm.Segment) error { return nil },
-		Prepare: func(seg *shm.Segment) (func(int), func(), error) {
-			return func(n int) {
+		Prepare: func(seg *shm.Segment) (func(int) error, func(), error) {
+			return func(n int) error {
 				for range n {
 					atomic.AddInt64(&goCounter.n, 1)
 				}
+				return nil
 			}, func() {}, nil
 		},
 	})
@@ -76,15 +79,16 @@ var (
 			_, err := array.New[int64](seg, "hist", 64)
 			return err
 		},
-		Prepare: func(seg *shm.Segment) (func(int), func(), error) {
+		Prepare: func(seg *shm.Segment) (func(int) error, func(), error) {
 			a, err := array.Open[int64](seg, "hist")
 			if err != nil {
 				return nil, nil, err
 			}
-			return func(n int) {
+			return func(n int) error {
 				for i := range n {
 					a.Add(i&63, 1)
 				}
+				return nil
 			}, func() {}, nil
 		},
 	})

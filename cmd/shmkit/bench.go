@@ -28,6 +28,9 @@ var benchWorkloads = []struct{ name, what string }{
 	{"drepper.lock", "three-state futex mutex (Drepper): lock, n++, unlock; processes"},
 	{"sema.acquire", "semaphore.Semaphore(1): acquire, n++, release; processes"},
 	{"flock.lock", "flock(2) on the segment file: lock, n++, unlock; processes"},
+	{"go.chan", "buffered chan int64, capacity 1024: send, receive; goroutines of one process"},
+	{"queue.putget", "queue.Queue[int64], capacity 1024: Put, Get; processes"},
+	{"queue.batch", "queue.Queue[int64], capacity 1024: PutMany, GetMany of up to 64; processes"},
 }
 
 // benchResult is one cell of the table.
@@ -192,7 +195,8 @@ func printTable(out io.Writer, workloads []string, procs []int, results []benchR
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "\ncolumns: number of processes (goroutines for go.*)")
+	fmt.Fprintln(out, "\ncolumns: number of processes P (goroutines for go.*); for go.chan and queue.*, P producers")
+	fmt.Fprintln(out, "and P more consumers, and an operation is one message put and got")
 	for _, w := range benchWorkloads {
 		for _, sel := range workloads {
 			if sel == w.name {

@@ -23,8 +23,8 @@ func drawChart(path string, workloads []string, results []benchResult) error {
 		return fmt.Errorf("bench: chart %s: the name must end in .svg or .png", path)
 	}
 	p := plot.New()
-	p.Title.Text = "shmkit bench: lock and counter contention"
-	p.X.Label.Text = "processes (goroutines for go.*)"
+	p.Title.Text = "shmkit bench: counter, lock and queue contention"
+	p.X.Label.Text = "processes (goroutines for go.*; P producers and P consumers for queues)"
 	p.Y.Label.Text = "total throughput, M ops/s"
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
@@ -68,14 +68,17 @@ func drawChart(path string, workloads []string, results []benchResult) error {
 	return nil
 }
 
-// A palette that stays distinguishable for eight lines, and glyphs for
-// readers who cannot tell the colours apart.
+// A palette that stays distinguishable for the eleven lines of the full
+// table, and glyphs (eight, then again with other colours) for readers who
+// cannot tell the colours apart.
 var (
 	palette = []color.Color{
 		color.RGBA{0x1b, 0x9e, 0x77, 0xff}, color.RGBA{0xd9, 0x5f, 0x02, 0xff},
 		color.RGBA{0x75, 0x70, 0xb3, 0xff}, color.RGBA{0xe7, 0x29, 0x8a, 0xff},
 		color.RGBA{0x66, 0xa6, 0x1e, 0xff}, color.RGBA{0xe6, 0xab, 0x02, 0xff},
 		color.RGBA{0xa6, 0x76, 0x1d, 0xff}, color.RGBA{0x33, 0x33, 0x33, 0xff},
+		color.RGBA{0x1f, 0x77, 0xb4, 0xff}, color.RGBA{0xd6, 0x27, 0x28, 0xff},
+		color.RGBA{0x17, 0xbe, 0xcf, 0xff},
 	}
 	shapes = []draw.GlyphDrawer{
 		draw.CircleGlyph{}, draw.SquareGlyph{}, draw.TriangleGlyph{}, draw.CrossGlyph{},
