@@ -23,3 +23,10 @@ func copyIn(dst unsafe.Pointer, b []byte) { copy(unsafe.Slice((*byte)(dst), len(
 
 // copyOut fills b from the slot data at src.
 func copyOut(b []byte, src unsafe.Pointer) { copy(b, unsafe.Slice((*byte)(src), len(b))) }
+
+// cloneOut returns a new slice holding the n bytes of slot data at src.
+// Appending to nil does not clear the memory it then overwrites, as make
+// followed by copy does.
+func cloneOut(src unsafe.Pointer, n int) []byte {
+	return append([]byte(nil), unsafe.Slice((*byte)(src), n)...)
+}

@@ -26,3 +26,9 @@ func copyIn(dst unsafe.Pointer, b []byte) {
 func copyOut(b []byte, src unsafe.Pointer) {
 	atom.LoadWords(unsafe.Pointer(unsafe.SliceData(b)), src, uintptr(len(b)))
 }
+
+func cloneOut(src unsafe.Pointer, n int) []byte {
+	b := make([]byte, n)
+	copyOut(b, src)
+	return b
+}

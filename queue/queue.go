@@ -369,7 +369,7 @@ func (q *Queue[T]) get(ctx context.Context, v *T, block, wakeNow bool, app *[]by
 				n = 0 // taken and reported below
 			}
 			if q.c.format == formatBytes {
-				msg = make([]byte, n)
+				msg = cloneOut(q.r.data(i), n)
 			} else {
 				if bp == nil {
 					bp = q.getBuf()
@@ -378,8 +378,8 @@ func (q *Queue[T]) get(ctx context.Context, v *T, block, wakeNow bool, app *[]by
 					*bp = make([]byte, n)
 				}
 				msg = (*bp)[:n]
+				copyOut(msg, q.r.data(i))
 			}
-			copyOut(msg, q.r.data(i))
 		}
 		if q.r.joinable {
 			// Counted before the take: Join must never see the
