@@ -21,7 +21,7 @@ func TestMain(m *testing.M) { shmtest.Main(m) }
 // taken twice leaves a consumer waiting for ever, which the deadline
 // turns into a failure.
 func TestPipelines(t *testing.T) {
-	for _, w := range []string{"queue.putget", "queue.batch", "go.chan"} {
+	for _, w := range []string{"queue.putget", "queue.batch", "pipe.send", "go.chan"} {
 		for _, procs := range []int{0, 1, 3} {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			const n = 5000

@@ -31,6 +31,7 @@ var benchWorkloads = []struct{ name, what string }{
 	{"go.chan", "buffered chan int64, capacity 1024: send, receive; goroutines of one process"},
 	{"queue.putget", "queue.Queue[int64], capacity 1024: Put, Get; processes"},
 	{"queue.batch", "queue.Queue[int64], capacity 1024: PutMany, GetMany of up to 64; processes"},
+	{"pipe.send", "queue.Pipe[int64], one way, capacity 256: Send, Recv; a pipe per pair of processes"},
 }
 
 // benchResult is one cell of the table.

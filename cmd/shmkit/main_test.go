@@ -807,11 +807,11 @@ func TestUsage(t *testing.T) {
 func TestBench(t *testing.T) {
 	chart := filepath.Join(t.TempDir(), "c.svg")
 	code, out, errOut := shmkit(t, t.TempDir(), "bench", "-procs", "1,2", "-runs", "1", "-time", "5ms",
-		"-workloads", "raw.add,mutex.lock,go.mutex,queue.putget,queue.batch,go.chan", "-chart", chart, "-q")
+		"-workloads", "raw.add,mutex.lock,go.mutex,queue.putget,queue.batch,pipe.send,go.chan", "-chart", chart, "-q")
 	if code != 0 {
 		t.Fatalf("bench exited %d: %s", code, errOut)
 	}
-	for _, w := range []string{"raw.add", "mutex.lock", "go.mutex", "queue.putget", "queue.batch", "go.chan"} {
+	for _, w := range []string{"raw.add", "mutex.lock", "go.mutex", "queue.putget", "queue.batch", "pipe.send", "go.chan"} {
 		row := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(w) + `\s+[0-9.]+\s+[0-9.]+$`)
 		if !row.MatchString(out) {
 			t.Errorf("no table row with two figures for %s in:\n%s", w, out)
