@@ -444,6 +444,25 @@ func TestInspectQueues(t *testing.T) {
 	if _, err := seg.Alloc(shm.ObjectSpec{Name: "notq", Kind: queue.Kind, Type: "int64", Size: 64}); err != nil {
 		t.Fatal(err)
 	}
+	pipes := create(t, dir, "pipes") // a pipe does not fit beside the queues
+	conn, err := queue.NewPipe[int64](pipes, "conn", queue.Capacity(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	peer, err := queue.OpenPipe[int64](pipes, "conn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Send(ctx, 1)
+	conn.Send(ctx, 2)
+	peer.Close()
+	oneWay, err := queue.NewPipe[[]byte](pipes, "oneway", queue.OneWay(), queue.MaxMessage(64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oneWay.Close()
+	pid := strconv.Itoa(os.Getpid())
 
 	code, out, errOut := shmkit(t, dir, "inspect", "queues")
 	if code != 0 || errOut != "" {
@@ -458,6 +477,20 @@ func TestInspectQueues(t *testing.T) {
 		l := line(t, out, want.name)
 		m := inspectRow.FindStringSubmatch(l)
 		if m == nil || m[2] != want.kind || m[3] != want.typ || !strings.HasPrefix(m[4], want.value) {
+			t.Errorf("%s: line %q, want kind %s, type %s, value %q", want.name, l, want.kind, want.typ, want.value)
+		}
+	}
+	code, out, errOut = shmkit(t, dir, "inspect", "pipes")
+	if code != 0 || errOut != "" {
+		t.Fatalf("inspect: status %d, stderr %q", code, errOut)
+	}
+	for _, want := range []struct{ name, kind, typ, value string }{
+		{"conn", "pipe", "int64", "ends pid " + pid + "/closed waiting 0/2 cap 4 max 8B"},
+		{"oneway", "pipe", "[]uint8", "one-way ends pid " + pid + "/unopened waiting 0 cap 16 max 64B"},
+	} {
+		l := line(t, out, want.name)
+		m := inspectRow.FindStringSubmatch(l)
+		if m == nil || m[2] != want.kind || m[3] != want.typ || m[4] != want.value {
 			t.Errorf("%s: line %q, want kind %s, type %s, value %q", want.name, l, want.kind, want.typ, want.value)
 		}
 	}

@@ -489,6 +489,8 @@ func describe(obj shm.Object) string {
 		s, err = describeArray(obj)
 	case queue.Kind, queue.JoinableKind:
 		s, err = describeQueue(obj)
+	case queue.PipeKind:
+		s, err = describePipe(obj)
 	default:
 		return "-"
 	}
@@ -560,6 +562,45 @@ func describeQueue(obj shm.Object) (string, error) {
 		s += fmt.Sprintf(" lost %d", st.Lost)
 	}
 	return s + fmt.Sprintf(" procs %d", st.Processes), nil
+}
+
+// describePipe renders a pipe's statistics (queue.PipeStats) in the
+// value column's width, for example "ends pid 812/closed waiting 0/2 cap 16
+// max 1KiB": the state of end 0 and end 1, then the messages waiting to be
+// received by each, with "one-way " in front and one count for a one-way
+// pipe. An end is "unopened", "closed", "pid N" or "pid N dead" (its
+// process died without closing it). Like describeQueue, it opens no end.
+func describePipe(obj shm.Object) (string, error) {
+	st, err := queue.StatPipe(obj)
+	if err != nil {
+		return "", err
+	}
+	var sb strings.Builder
+	if st.OneWay {
+		sb.WriteString("one-way ")
+	}
+	sb.WriteString("ends ")
+	for e, end := range st.Ends {
+		if e > 0 {
+			sb.WriteString("/")
+		}
+		switch {
+		case !end.Opened:
+			sb.WriteString("unopened")
+		case end.Closed:
+			sb.WriteString("closed")
+		case end.Dead:
+			fmt.Fprintf(&sb, "pid %d dead", end.Pid)
+		default:
+			fmt.Fprintf(&sb, "pid %d", end.Pid)
+		}
+	}
+	fmt.Fprintf(&sb, " waiting %d", st.Len[0])
+	if !st.OneWay {
+		fmt.Fprintf(&sb, "/%d", st.Len[1])
+	}
+	fmt.Fprintf(&sb, " cap %d max %s", st.Cap, humanSize(int64(st.MaxMessage)))
+	return sb.String(), nil
 }
 
 // format renders b, a value of type t at least t.Size bytes long, as
