@@ -72,14 +72,19 @@
 //     the consumer, which may have died just before Get returned it) or
 //     has not (the message stays for the others). It never holds a slot
 //     that others wait for. A queue therefore loses no message to a dead
-//     consumer except the one it was handed at its death.
+//     consumer except one it was being handed at its death, and counts
+//     that one: each process's record counts its Gets between taking a
+//     message and returning it, and Lost adds up the counts of dead
+//     processes. A message a Get returned belongs to the caller; if the
+//     consumer dies with it after that, only a JoinableQueue knows.
 //   - A JoinableQueue counts, per process, the messages got and not yet
 //     marked done (TaskDone). Join waits for the queue to drain and for
 //     every live process to be done; the tasks of dead processes count as
 //     lost, and Join reports them with a *LostError matching ErrTasksLost
 //     instead of waiting for ever. A consumer killed in the instant
 //     between counting a message and taking it (a few instructions) is
-//     counted as holding one task more than it did.
+//     counted as holding one message more than it did, in either kind of
+//     queue.
 //
 // A record of a dead process is reused by the next process that attaches
 // when no record is free; its claims are released and its held tasks

@@ -76,14 +76,6 @@ func (q *JoinableQueue[T]) Held() int64 {
 	return n
 }
 
-// Lost returns how many tasks consumers took and never marked done because
-// they died, over the queue's life.
-func (q *JoinableQueue[T]) Lost() int64 {
-	n := q.r.lost()
-	q.check()
-	return n
-}
-
 // Join waits until the queue is empty and every live process has marked
 // done every task it got, or ctx ends. It returns nil, or a *LostError
 // (matching ErrTasksLost) when consumers died holding tasks since this

@@ -155,6 +155,19 @@ func (q *Queue[T]) Closed() bool {
 	return c
 }
 
+// Lost returns how many messages consumers took and lost by dying, over
+// the queue's life: in a Queue, those whose consumer died inside Get,
+// after taking the message and before returning it; in a JoinableQueue,
+// also those got and not yet marked done (TaskDone). A consumer killed in
+// the few instructions before its taking compare-and-swap is counted as
+// having taken one message, which stays in the queue. A death counts once
+// it is visible, within lock.CheckInterval of it.
+func (q *Queue[T]) Lost() int64 {
+	n := q.r.lost()
+	q.check()
+	return n
+}
+
 // Abandoned returns how many claims of producers that died inside Put the
 // queue has released: messages whose Put never returned, which nobody
 // receives.
@@ -381,15 +394,12 @@ func (q *Queue[T]) get(ctx context.Context, v *T, block, wakeNow bool, app *[]by
 				copyOut(msg, q.r.data(i))
 			}
 		}
-		if q.r.joinable {
-			// Counted before the take: Join must never see the
-			// message gone and not yet held (see JoinableQueue).
-			atomic.AddInt64(q.r.held, 1)
-		}
+		// Counted before the take: a process that dies once the take
+		// is done holds the message, and Join (or Lost) must never see
+		// it gone and not held (see JoinableQueue).
+		atomic.AddInt64(q.r.held, 1)
 		if !q.r.take(h, i, s) {
-			if q.r.joinable {
-				atomic.AddInt64(q.r.held, -1)
-			}
+			atomic.AddInt64(q.r.held, -1)
 			continue
 		}
 		if wakeNow {
@@ -404,13 +414,15 @@ func (q *Queue[T]) get(ctx context.Context, v *T, block, wakeNow bool, app *[]by
 		}
 		q.putBuf(bp)
 		if err != nil {
-			if q.r.joinable {
-				atomic.AddInt64(q.r.held, -1) // no task was handed out
-			}
+			atomic.AddInt64(q.r.held, -1) // no task was handed out
 			if dst != nil {
 				*dst = (*dst)[:keep]
 			}
 			return fmt.Errorf("queue %q: get: %w", q.name, err)
+		}
+		if !q.r.joinable {
+			// Handed over: the caller holds the message now.
+			atomic.AddInt64(q.r.held, -1)
 		}
 		return nil
 	}

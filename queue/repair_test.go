@@ -153,3 +153,40 @@ func TestRecordsRecycled(t *testing.T) {
 		atomic.StoreUint64(r.owner(i), 0)
 	}
 }
+
+// TestLostCountsDeadGets: a plain queue counts, as lost, a message that a
+// consumer took and died before Get returned it (its record's count of
+// Gets in progress), once the consumer is dead.
+func TestLostCountsDeadGets(t *testing.T) {
+	seg := shmtest.Segment(t, 1<<20)
+	q, err := New[int64](seg, "q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Lost() != 0 {
+		t.Fatalf("Lost of a new queue = %d", q.Lost())
+	}
+	if err := q.Put(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Get(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := atomic.LoadInt64(q.r.held); n != 0 {
+		t.Fatalf("after a Get returned, this process has %d Gets in progress", n)
+	}
+	r := q.r
+	other := (r.idx + 1) % MaxProcesses
+	atomic.StoreUint64(r.owner(other), deadOwner(t))
+	atomic.StoreInt64(r.heldOf(other), 1)
+	if q.Lost() != 1 {
+		t.Fatalf("Lost with a dead consumer inside Get = %d, want 1", q.Lost())
+	}
+	obj, err := seg.Lookup("q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := Stat(obj); err != nil || st.Lost != 1 {
+		t.Fatalf("Stat = %+v, %v; want Lost 1", st, err)
+	}
+}

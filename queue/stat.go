@@ -18,7 +18,7 @@ type Stats struct {
 	MaxMessage int   // bytes of the largest message
 	Closed     bool  // closed for writing
 	Abandoned  int64 // claims of dead producers released
-	Lost       int64 // tasks lost to dead consumers (joinable queues)
+	Lost       int64 // messages lost to dead consumers (see Queue.Lost)
 	Processes  int   // process records in use, by live or dead processes
 }
 

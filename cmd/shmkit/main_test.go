@@ -470,7 +470,7 @@ func TestInspectQueues(t *testing.T) {
 	}
 	for _, want := range []struct{ name, kind, typ, value string }{
 		// procs: the records of this process and of the dead taker.
-		{"jobs", "queue", "int64", "len 3 cap 4 max 8B closed abandoned 0 procs 1"},
+		{"jobs", "queue", "int64", "len 3 cap 4 max 8B closed abandoned 0 lost 0 procs 1"},
 		{"tasks", "jqueue", "string", "len 1 cap 2 max 100B open abandoned 0 lost 1 procs 2"},
 		{"notq", "queue", "int64", `error: queue "notq": queue: corrupt: 64 bytes, less than`},
 	} {

@@ -545,9 +545,9 @@ func describeArray(obj shm.Object) (string, error) {
 }
 
 // describeQueue renders a queue's statistics (queue.Stats), for example
-// "len 3 cap 1024 max 8B open abandoned 0 procs 2", with "lost N" after
-// abandoned for a joinable queue. It reads the object without attaching
-// to it, so inspect takes none of the queue's process records.
+// "len 3 cap 1024 max 8B open abandoned 0 lost 0 procs 2". It reads the
+// object without attaching to it, so inspect takes none of the queue's
+// process records.
 func describeQueue(obj shm.Object) (string, error) {
 	st, err := queue.Stat(obj)
 	if err != nil {
@@ -557,11 +557,8 @@ func describeQueue(obj shm.Object) (string, error) {
 	if st.Closed {
 		state = "closed"
 	}
-	s := fmt.Sprintf("len %d cap %d max %s %s abandoned %d", st.Len, st.Cap, humanSize(int64(st.MaxMessage)), state, st.Abandoned)
-	if st.Joinable {
-		s += fmt.Sprintf(" lost %d", st.Lost)
-	}
-	return s + fmt.Sprintf(" procs %d", st.Processes), nil
+	return fmt.Sprintf("len %d cap %d max %s %s abandoned %d lost %d procs %d",
+		st.Len, st.Cap, humanSize(int64(st.MaxMessage)), state, st.Abandoned, st.Lost, st.Processes), nil
 }
 
 // describePipe renders a pipe's statistics (queue.PipeStats) in the
