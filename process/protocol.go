@@ -1,10 +1,6 @@
 package process
 
-import (
-	"github.com/fxamacker/cbor/v2"
-
-	"github.com/shmkit/shmkit/internal/codec"
-)
+import "github.com/shmkit/shmkit/internal/funcs"
 
 // The control socket between a parent and a worker carries frames: a 4-byte
 // little-endian length and that many bytes of CBOR. The worker first sends
@@ -13,7 +9,7 @@ import (
 // sends its outcome and exits.
 const (
 	// maxValue bounds the encoding of an argument and of a result.
-	maxValue = 1 << 28
+	maxValue = funcs.MaxValue
 
 	// maxFrame bounds a frame: a value and what travels with it (names,
 	// the environment and the directory in a job).
@@ -21,24 +17,12 @@ const (
 
 	// maxDepth bounds the nesting of an argument and of a result, as
 	// encoding/json bounds what it decodes.
-	maxDepth = 10000
+	maxDepth = funcs.MaxDepth
 )
 
 // wire encodes and decodes everything a parent and its workers send each
-// other, with the encoding cbor.Marshal uses. Its limits are what a frame
-// can carry: no array or map in maxValue bytes has more than maxValue
-// elements, so only the nesting limit and the size can refuse a value, and
-// they do so in the encoding process, before anything is sent. Strings
-// that are not valid UTF-8 decode as they were, as Go strings may hold
-// any bytes.
-var wire = func() *codec.Codec {
-	c, err := codec.New(codec.Limits{Depth: maxDepth, Elements: maxValue, Size: maxValue},
-		cbor.EncOptions{}, cbor.DecOptions{UTF8: cbor.UTF8DecodeInvalid})
-	if err != nil {
-		panic(err)
-	}
-	return c
-}()
+// other (see funcs.Wire, which pool's workers share).
+var wire = funcs.Wire
 
 // job is what the parent sends a worker to run.
 type job struct {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/shmkit/shmkit/internal/funcs"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -63,6 +64,22 @@ func Register[A, R any](name string, f func(ctx context.Context, arg A) (R, erro
 		}
 		return b, nil
 	}
+	funcs.Register(name, func(ctx context.Context, args []byte, max int, done *int, emit func([]byte, int) error) (int, error) {
+		var as []A
+		if err := wire.Unmarshal(args, &as); err != nil {
+			return 0, fmt.Errorf("process: decode arguments of %s: %w", name, err)
+		}
+		rs := make([]R, len(as))
+		for i, a := range as {
+			r, err := f(ctx, a)
+			if err != nil {
+				return i, err
+			}
+			rs[i] = r
+			*done = i + 1
+		}
+		return emitResults(name, rs, max, emit)
+	})
 	registry.warmers = append(registry.warmers, func() {
 		var a A
 		var r R
@@ -72,6 +89,31 @@ func Register[A, R any](name string, f func(ctx context.Context, arg A) (R, erro
 		wire.Marshal(r)
 	})
 	return &Func[A, R]{name: name}
+}
+
+// emitResults hands rs to emit as Wire encodings of consecutive runs of
+// at most max bytes each, halving a run that does not fit. It returns the
+// index of a result that alone takes more than max, with an error.
+func emitResults[R any](name string, rs []R, max int, emit func([]byte, int) error) (int, error) {
+	var emitFrom func(off int, rs []R) (int, error)
+	emitFrom = func(off int, rs []R) (int, error) {
+		b, err := wire.Marshal(rs)
+		if err == nil && len(b) <= max {
+			return 0, emit(b, len(rs))
+		}
+		if len(rs) <= 1 {
+			if err == nil {
+				err = fmt.Errorf("%d bytes encoded, more than the %d a message carries", len(b), max)
+			}
+			return off, fmt.Errorf("process: encode result of %s: %w", name, err)
+		}
+		h := len(rs) / 2
+		if i, err := emitFrom(off, rs[:h]); err != nil {
+			return i, err
+		}
+		return emitFrom(off+h, rs[h:])
+	}
+	return emitFrom(0, rs)
 }
 
 func lookup(name string) func(context.Context, []byte) ([]byte, error) {

@@ -1,0 +1,297 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/shmkit/shmkit/internal/codec"
+	"github.com/shmkit/shmkit/internal/funcs"
+	"github.com/shmkit/shmkit/process"
+)
+
+// A CallOption configures one call (Map, IMap, IMapUnordered).
+type CallOption func(*callOptions)
+
+type callOptions struct{ chunk int }
+
+// ChunkSize sets how many arguments go to a worker in one task. By default
+// Map uses Python's rule (len/(4·workers), rounded up) and IMap and
+// IMapUnordered send one argument per task, as Python's imap does.
+// Chunks whose encoding exceeds the pool's MaxMessage are split.
+func ChunkSize(n int) CallOption { return func(o *callOptions) { o.chunk = n } }
+
+// Future is the result of a task that may not have finished: Submit's,
+// ApplyAsync's and MapAsync's. Its methods may be called from any
+// goroutine.
+type Future[R any] struct {
+	done chan struct{}
+	r    R
+	err  error
+	t    *task // for Cancel; nil when the call failed before submitting
+}
+
+func failed[R any](err error) *Future[R] {
+	f := &Future[R]{done: make(chan struct{}), err: err}
+	close(f.done)
+	return f
+}
+
+// Done returns a channel that is closed once the result is ready.
+func (f *Future[R]) Done() <-chan struct{} { return f.done }
+
+// Ready reports whether the result is ready.
+func (f *Future[R]) Ready() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait waits until the result is ready or ctx ends (returning ctx.Err();
+// the task goes on).
+func (f *Future[R]) Wait(ctx context.Context) error {
+	select {
+	case <-f.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Get waits until the result is ready, as Wait does, and returns it.
+func (f *Future[R]) Get(ctx context.Context) (R, error) {
+	if err := f.Wait(ctx); err != nil {
+		var zero R
+		return zero, err
+	}
+	return f.r, f.err
+}
+
+// Err returns the task's error once the result is ready, and nil before.
+func (f *Future[R]) Err() error {
+	if !f.Ready() {
+		return nil
+	}
+	return f.err
+}
+
+// Successful reports whether the result is ready and the task succeeded.
+func (f *Future[R]) Successful() bool { return f.Ready() && f.err == nil }
+
+// Cancel cancels the task if no worker has taken it yet, so that it fails
+// with context.Canceled, and reports whether it did. A task that runs is
+// cancelled through the context of its call instead.
+func (f *Future[R]) Cancel() bool {
+	if f.t == nil || !f.t.state.CompareAndSwap(taskPending, taskSent) {
+		return false
+	}
+	// Sent, as far as the workers know: they skip it. Ending it here
+	// is this call's.
+	f.t.state.Store(taskPending)
+	err := context.Canceled
+	f.t.cancelErr.CompareAndSwap(nil, &err)
+	f.t.finish(nil, nil)
+	return true
+}
+
+// Submit runs fn(arg) in a worker and returns at once, with a future of
+// its result: Python's apply_async and ProcessPoolExecutor.submit. ctx
+// cancels the task: before it runs, it is dropped; while it runs, its
+// worker is killed (and replaced) and the task fails with ctx.Err().
+// Submit waits only while the pool has InFlight tasks waiting for a
+// worker.
+func Submit[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], arg A) *Future[R] {
+	f := &Future[R]{done: make(chan struct{})}
+	t, err := newCall(ctx, p, fn, []A{arg}, func(rs []R, err error) {
+		if err == nil && len(rs) != 1 {
+			err = fmt.Errorf("pool: %s returned %d results for 1 argument", fn.Name(), len(rs))
+		}
+		if err == nil {
+			f.r = rs[0]
+		}
+		f.err = err
+		close(f.done)
+	})
+	if err != nil {
+		return failed[R](err)
+	}
+	f.t = t
+	if err := p.submit(ctx, t); err != nil && !f.Ready() {
+		return failed[R](err)
+	}
+	return f
+}
+
+// ApplyAsync is Submit, under Python's name.
+func ApplyAsync[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], arg A) *Future[R] {
+	return Submit(ctx, p, fn, arg)
+}
+
+// Apply runs fn(arg) in a worker and returns its result.
+func Apply[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], arg A) (R, error) {
+	return Submit(ctx, p, fn, arg).Get(context.Background())
+}
+
+// newCall encodes args as one task of fn, whose results done receives.
+func newCall[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], args []A, done func([]R, error)) (*task, error) {
+	b, err := encodeArgs(p, fn.Name(), args)
+	if err != nil {
+		return nil, err
+	}
+	return p.newTask(ctx, fn.Name(), b, func(parts [][]byte, err error) {
+		if err != nil {
+			done(nil, err)
+			return
+		}
+		rs, err := decodeResults[R](fn.Name(), parts, len(args))
+		done(rs, err)
+	}), nil
+}
+
+// encodeArgs returns the Wire encoding of args, or ErrTooLarge if it does
+// not fit in a task message.
+func encodeArgs[A any](p *Pool, fn string, args []A) ([]byte, error) {
+	b, err := funcs.Wire.Marshal(args)
+	if err != nil && !errors.Is(err, codec.ErrTooLarge) {
+		return nil, fmt.Errorf("pool: encode arguments of %s: %w", fn, err)
+	}
+	if max := p.o.maxMessage - taskHeader - len(fn); err != nil || len(b) > max {
+		return nil, fmt.Errorf("%w: %d arguments of %s take more than the %d bytes of a message", ErrTooLarge, len(args), fn, max)
+	}
+	return b, nil
+}
+
+// decodeResults decodes the parts of a task's results, which must hold n.
+func decodeResults[R any](fn string, parts [][]byte, n int) ([]R, error) {
+	rs := make([]R, 0, n)
+	for _, part := range parts {
+		var some []R
+		if err := funcs.Wire.Unmarshal(part, &some); err != nil {
+			return nil, fmt.Errorf("pool: decode results of %s: %w", fn, err)
+		}
+		rs = append(rs, some...)
+	}
+	if len(rs) != n {
+		return nil, fmt.Errorf("pool: %s returned %d results for %d arguments", fn, len(rs), n)
+	}
+	return rs, nil
+}
+
+// chunks calls send with consecutive runs of args of about size each,
+// splitting a run whose encoding does not fit in a message (and sending
+// smaller runs from then on). It stops at the first error.
+func chunks[A any](p *Pool, fn string, args []A, size int, send func(off int, run []A, enc []byte) error) error {
+	for off := 0; off < len(args); {
+		n := min(size, len(args)-off)
+		b, err := encodeArgs(p, fn, args[off:off+n])
+		if errors.Is(err, ErrTooLarge) && n > 1 {
+			size = max(1, n/2)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%w (argument %d)", err, off)
+		}
+		if err := send(off, args[off:off+n], b); err != nil {
+			return err
+		}
+		off += n
+	}
+	return nil
+}
+
+// defaultChunk is Python's rule for Map: len/(4·workers), rounded up.
+func defaultChunk(n, workers int) int {
+	c, extra := n/(4*workers), n%(4*workers)
+	if extra != 0 {
+		c++
+	}
+	return max(c, 1)
+}
+
+// Map runs fn on every element of args in the workers, in chunks (see
+// ChunkSize), and returns the results in the order of args: Python's
+// Pool.map. It fails with the first error of a task, by the order of args,
+// and then cancels the tasks not yet finished; ctx cancels the call.
+// Python's starmap is Map over a slice of structs.
+func Map[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], args []A, opts ...CallOption) ([]R, error) {
+	return MapAsync(ctx, p, fn, args, opts...).Get(context.Background())
+}
+
+// MapAsync is Map returning at once, with a future of the results:
+// Python's map_async. It waits only while the pool has InFlight tasks
+// waiting for a worker.
+func MapAsync[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], args []A, opts ...CallOption) *Future[[]R] {
+	var o callOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.chunk < 0 {
+		return failed[[]R](fmt.Errorf("pool: chunk size %d is negative", o.chunk))
+	}
+	if o.chunk == 0 {
+		o.chunk = defaultChunk(len(args), p.o.workers)
+	}
+	f := &Future[[]R]{done: make(chan struct{})}
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	out := make([]R, len(args))
+	var (
+		mu       sync.Mutex
+		firstErr error // of the failed task first in args
+		errAt    = len(args)
+		wg       sync.WaitGroup
+	)
+	fail := func(off int, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if errors.Is(err, context.Canceled) && parent.Err() == nil {
+			return // cancelled by this call, after the failure that matters
+		}
+		if off < errAt {
+			firstErr, errAt = err, off
+		}
+		cancel()
+	}
+	err := chunks(p, fn.Name(), args, o.chunk, func(off int, run []A, enc []byte) error {
+		wg.Add(1)
+		t := p.newTask(ctx, fn.Name(), enc, func(parts [][]byte, err error) {
+			defer wg.Done()
+			if err == nil {
+				var rs []R
+				if rs, err = decodeResults[R](fn.Name(), parts, len(run)); err == nil {
+					copy(out[off:], rs)
+					return
+				}
+			}
+			var te *TaskError
+			if errors.As(err, &te) {
+				te.Index += off
+			}
+			fail(off, err)
+		})
+		return p.submit(ctx, t) // a task that fails to submit reports it too
+	})
+	if err != nil {
+		cancel()
+	}
+	go func() {
+		wg.Wait()
+		cancel()
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case firstErr != nil:
+			f.err = firstErr
+		case err != nil:
+			f.err = err
+		default:
+			f.r = out
+		}
+		close(f.done)
+	}()
+	return f
+}

@@ -1,0 +1,69 @@
+// Package pool runs registered functions on many arguments in a pool of
+// worker processes: Python's multiprocessing.Pool and
+// concurrent.futures.ProcessPoolExecutor, typed, and still working when a
+// worker is killed.
+//
+// The functions are those registered with process.Register; a pool's
+// workers are copies of the program, so the program calls process.Main
+// first in main:
+//
+//	var square = process.Register("square", func(ctx context.Context, n int) (int, error) {
+//		return n * n, nil
+//	})
+//
+//	func main() {
+//		process.Main()
+//		p, err := pool.New(ctx, pool.Workers(4))
+//		...
+//		defer p.Terminate()
+//		squares, err := pool.Map(ctx, p, square, []int{0, 1, 2, 3})
+//		n, err := pool.Apply(ctx, p, square, 7)
+//		f := pool.Submit(ctx, p, square, 8) // a Future
+//		for v, err := range pool.IMap(ctx, p, square, slices.Values(xs)) { ... }
+//	}
+//
+// The calls are functions rather than methods because Go methods cannot
+// have type parameters: pool.Map(ctx, p, fn, args) reads as Python's
+// p.map(fn, args). Python's starmap is Map over a slice of structs.
+//
+// # Tasks, workers and transport
+//
+// A task is a batch of arguments for one function: a call of Apply or
+// Submit is one task, Map splits its arguments into chunks (Python's
+// rule, len/(4·workers), unless ChunkSize says otherwise) and IMap sends
+// one argument per task by default. Arguments and results are CBOR
+// encoded, within the limits of package process; a task's arguments must
+// fit in MaxMessage bytes (a Map chunk that does not is split), and a
+// worker splits its results into messages of that size.
+//
+// Each worker has a segment of its own holding a pipe (package queue) to
+// the parent and a cell naming the task it runs. The parent sends a
+// worker up to four tasks ahead, so that it never waits between them, and
+// the worker answers them in order. Tasks wait in the pool, at most
+// InFlight of them, until a worker has room: a call that submits more
+// waits, which bounds what an endless input to IMap holds in memory.
+//
+// # Failures
+//
+//   - A function that returns an error or panics fails its task with a
+//     *TaskError carrying the text (and, for a panic, the worker's stack);
+//     the worker goes on.
+//   - A worker that dies while it runs a task (killed, crashed, exited)
+//     fails exactly that task, with a *WorkerDiedError (matching
+//     ErrWorkerDied) giving its pid and exit status. The tasks sent to it
+//     that it had not started go to the other workers; the parent tells
+//     them apart by the cell the worker sets before it starts each task.
+//     The pool starts a replacement, and every other task completes. The
+//     death is noticed within lock.CheckInterval (25 ms).
+//   - The context of a call cancels its tasks: those no worker has taken
+//     are dropped; a task that a worker runs is ended by killing that
+//     worker (which is replaced), and fails with the context's error, so
+//     a deadline on the context is a per-task timeout.
+//   - Workers are daemons: a parent killed with SIGKILL leaves none.
+//
+// # Lifecycle
+//
+// Close stops new calls; Join closes the pool, waits for its tasks and
+// then for its workers to exit; Terminate kills the workers at once and
+// fails the tasks left with ErrClosed. All are idempotent.
+package pool

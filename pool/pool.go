@@ -1,0 +1,548 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmkit/shmkit/process"
+	"github.com/shmkit/shmkit/queue"
+	"github.com/shmkit/shmkit/shm"
+	"github.com/shmkit/shmkit/value"
+)
+
+// Defaults of a pool.
+const (
+	DefaultMaxMessage = 64 << 10 // bytes of a task's arguments, or of a part of its results
+	queueDepth        = 4        // tasks sent to a worker and not answered
+)
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	workers    int
+	maxTasks   int
+	maxMessage int
+	inFlight   int
+}
+
+// Workers sets the number of worker processes (default runtime.NumCPU()).
+func Workers(n int) Option { return func(o *options) { o.workers = n } }
+
+// MaxTasksPerWorker makes each worker exit after n tasks (a chunk of a
+// Map is one task) and be replaced by a fresh one, as Python's
+// maxtasksperchild does; 0, the default, keeps workers for the pool's
+// life.
+func MaxTasksPerWorker(n int) Option { return func(o *options) { o.maxTasks = n } }
+
+// MaxMessage sets the largest encoding of a task's arguments (and of each
+// part of its results, which a worker splits as needed), default
+// DefaultMaxMessage. A chunk of a Map whose arguments take more is split;
+// one argument that takes more fails its call with ErrTooLarge.
+func MaxMessage(n int) Option { return func(o *options) { o.maxMessage = n } }
+
+// InFlight bounds the tasks waiting for a worker (default twice the
+// number of workers): a call that submits more waits until one is taken,
+// so that an endless input to IMap is read only as fast as it is
+// processed.
+func InFlight(n int) Option { return func(o *options) { o.inFlight = n } }
+
+// Pool is a pool of worker processes that run registered functions
+// (process.Register) on the arguments of calls such as Map, Apply and
+// Submit. Its methods and the calls may be used from any goroutine.
+type Pool struct {
+	o       options
+	pending chan *task    // tasks submitted and not yet taken by a worker
+	stop    chan struct{} // closed by Terminate
+	nextID  atomic.Uint64
+
+	mu       sync.Mutex
+	closed   bool // no new tasks
+	quitting bool // workers are being shut down: no replacements
+	workers  map[*worker]struct{}
+	tasks    sync.WaitGroup // tasks submitted and not finished
+	loops    sync.WaitGroup // the goroutines of every worker
+	startErr error          // the last failure to start a replacement
+
+	submitted, succeeded, failed atomic.Int64
+}
+
+// New starts a pool of worker processes: copies of the program, which must
+// call process.Main first in main (and in TestMain). The workers run as
+// daemons, so they die with the program however it ends. New returns once
+// the workers are started, not ready: tasks go to each as soon as it is.
+func New(ctx context.Context, opts ...Option) (*Pool, error) {
+	o := options{workers: runtime.NumCPU(), maxMessage: DefaultMaxMessage}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	switch {
+	case o.workers < 1 || o.workers > 4096:
+		return nil, fmt.Errorf("pool: %d workers out of range [1, 4096]", o.workers)
+	case o.maxTasks < 0:
+		return nil, fmt.Errorf("pool: MaxTasksPerWorker %d is negative", o.maxTasks)
+	case o.maxMessage < 1<<10 || o.maxMessage > 1<<28:
+		return nil, fmt.Errorf("pool: MaxMessage %d out of range [1 KiB, 256 MiB]", o.maxMessage)
+	case o.inFlight < 0:
+		return nil, fmt.Errorf("pool: InFlight %d is negative", o.inFlight)
+	}
+	if o.inFlight == 0 {
+		o.inFlight = 2 * o.workers
+	}
+	p := &Pool{o: o, pending: make(chan *task, o.inFlight), stop: make(chan struct{}), workers: map[*worker]struct{}{}}
+	for range o.workers {
+		if err := ctx.Err(); err != nil {
+			p.Terminate()
+			return nil, err
+		}
+		if err := p.startWorker(); err != nil {
+			p.Terminate()
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// Stats counts a pool's tasks, for progress reports: a call of Map is as
+// many tasks as it has chunks.
+type Stats struct {
+	Submitted int64 // tasks submitted
+	Succeeded int64 // tasks whose results came back
+	Failed    int64 // tasks that failed: an error, a panic, a dead worker, a cancelled context
+	Workers   int   // worker processes running
+}
+
+// Stats returns the pool's counts so far.
+func (p *Pool) Stats() Stats {
+	p.mu.Lock()
+	n := len(p.workers)
+	p.mu.Unlock()
+	return Stats{Submitted: p.submitted.Load(), Succeeded: p.succeeded.Load(), Failed: p.failed.Load(), Workers: n}
+}
+
+// Close stops the pool taking new tasks: calls made afterwards fail with
+// ErrClosed; the tasks already submitted run to the end. Close is
+// idempotent; Join then waits for the workers to exit.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	return nil
+}
+
+// Join closes the pool (see Close), waits until every task submitted has
+// finished, then ends the workers and waits until they have exited, or
+// until ctx ends (the workers then keep running: call Terminate).
+func (p *Pool) Join(ctx context.Context) error {
+	p.Close()
+	done := make(chan struct{})
+	go func() { p.tasks.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.stop:
+	}
+	return p.shutdown(ctx, false)
+}
+
+// Terminate stops the pool now: it kills the workers, fails every task
+// not finished with ErrClosed, and returns once the workers have exited.
+// It is idempotent.
+func (p *Pool) Terminate() error {
+	p.mu.Lock()
+	p.closed = true
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	p.mu.Unlock()
+	p.drain()
+	return p.shutdown(context.Background(), true)
+}
+
+// drain fails, with ErrClosed, the tasks that no worker has taken.
+func (p *Pool) drain() {
+	for {
+		select {
+		case t := <-p.pending:
+			t.finish(nil, ErrClosed)
+		default:
+			return
+		}
+	}
+}
+
+// shutdown ends every worker (by closing its pipe, or with kill by
+// SIGKILL) and waits for them and their goroutines.
+func (p *Pool) shutdown(ctx context.Context, kill bool) error {
+	p.mu.Lock()
+	p.quitting = true
+	ws := make([]*worker, 0, len(p.workers))
+	for w := range p.workers {
+		ws = append(ws, w)
+	}
+	p.mu.Unlock()
+	for _, w := range ws {
+		if kill {
+			w.proc.Kill()
+		}
+		w.pipe.Close() // the worker's Recv returns io.EOF, and it exits
+	}
+	done := make(chan struct{})
+	go func() { p.loops.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if kill {
+		p.drain() // what a submit raced in
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.startErr
+}
+
+// submit hands t to the workers, waiting while InFlight tasks wait for a
+// worker.
+func (p *Pool) submit(ctx context.Context, t *task) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	p.tasks.Add(1)
+	p.mu.Unlock()
+	p.submitted.Add(1)
+	select {
+	case p.pending <- t:
+		return nil
+	case <-ctx.Done():
+		t.finish(nil, ctx.Err())
+		return ctx.Err()
+	case <-p.stop:
+		t.finish(nil, ErrClosed)
+		return ErrClosed
+	}
+}
+
+// requeue hands back to the workers a task that a worker took and never
+// started.
+func (p *Pool) requeue(t *task) {
+	select {
+	case p.pending <- t:
+	case <-p.stop:
+		t.finish(nil, ErrClosed)
+	}
+}
+
+// task is a batch of arguments for one registered function, and what
+// becomes of it.
+type task struct {
+	p     *Pool
+	id    uint64
+	fn    string
+	msg   []byte // the task message
+	ctx   context.Context
+	done  func(parts [][]byte, err error) // called once, when the task ends
+	parts [][]byte                        // the results received so far
+
+	state     atomic.Int32 // taskPending, taskSent, taskEnded
+	cancelErr atomic.Pointer[error]
+	stopWatch func() bool
+}
+
+const (
+	taskPending = iota
+	taskSent
+	taskEnded
+)
+
+func (p *Pool) newTask(ctx context.Context, fn string, args []byte, done func([][]byte, error)) *task {
+	id := p.nextID.Add(1)
+	return &task{p: p, id: id, fn: fn, msg: appendTask(nil, id, fn, args), ctx: ctx, done: done}
+}
+
+// finish ends t, once: a later call does nothing.
+func (t *task) finish(parts [][]byte, err error) {
+	if t.state.Swap(taskEnded) == taskEnded {
+		return
+	}
+	if t.stopWatch != nil {
+		t.stopWatch()
+	}
+	if e := t.cancelErr.Load(); e != nil {
+		parts, err = nil, *e
+	}
+	if err != nil {
+		t.p.failed.Add(1)
+	} else {
+		t.p.succeeded.Add(1)
+	}
+	t.done(parts, err)
+	t.p.tasks.Done()
+}
+
+// worker is the parent's side of one worker process: its segment, holding
+// the pipe and the running cell, and the tasks sent to it in order.
+type worker struct {
+	p       *Pool
+	proc    *process.Process
+	seg     *shm.Segment
+	pipe    *queue.Pipe[[]byte]
+	running *value.Cell[uint64]
+	slots   chan struct{} // one per task sent and not answered
+
+	mu   sync.Mutex
+	out  []*task // sent and not answered, in the order sent; nil once dead
+	dead chan struct{}
+}
+
+func (p *Pool) startWorker() (err error) {
+	size, err := queue.PipeSize[[]byte](queue.Capacity(queueDepth), queue.MaxMessage(p.o.maxMessage))
+	if err != nil {
+		return err
+	}
+	seg, err := shm.CreateAnonymous(size + 64<<10)
+	if err != nil {
+		return fmt.Errorf("pool: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			seg.Close()
+		}
+	}()
+	pipe, err := queue.NewPipe[[]byte](seg, pipeName, queue.Capacity(queueDepth), queue.MaxMessage(p.o.maxMessage))
+	if err != nil {
+		return fmt.Errorf("pool: %w", err)
+	}
+	running, err := value.New[uint64](seg, runningName)
+	if err != nil {
+		return fmt.Errorf("pool: %w", err)
+	}
+	proc, err := workerFunc.Start(workerArgs{MaxMessage: p.o.maxMessage}, process.Segments(seg), process.Daemon())
+	if err != nil {
+		pipe.Close()
+		return fmt.Errorf("pool: start a worker: %w", err)
+	}
+	w := &worker{p: p, proc: proc, seg: seg, pipe: pipe, running: running,
+		slots: make(chan struct{}, queueDepth), out: []*task{}, dead: make(chan struct{})}
+	p.mu.Lock()
+	p.workers[w] = struct{}{}
+	p.mu.Unlock()
+	p.loops.Add(2)
+	go w.sendLoop()
+	go w.recvLoop()
+	return nil
+}
+
+// sendLoop takes tasks for the worker, as long as it has fewer than
+// queueDepth unanswered, until it dies or has been sent MaxTasksPerWorker.
+func (w *worker) sendLoop() {
+	defer w.p.loops.Done()
+	for sent := 0; w.p.o.maxTasks == 0 || sent < w.p.o.maxTasks; {
+		select {
+		case w.slots <- struct{}{}:
+		case <-w.dead:
+			return
+		}
+		var t *task
+		select {
+		case t = <-w.p.pending:
+		case <-w.dead:
+			return
+		}
+		if !t.state.CompareAndSwap(taskPending, taskSent) {
+			<-w.slots // cancelled while it waited
+			continue
+		}
+		if err := t.ctx.Err(); err != nil {
+			<-w.slots
+			t.finish(nil, err)
+			continue
+		}
+		t.stopWatch = context.AfterFunc(t.ctx, func() { w.cancel(t) })
+		w.mu.Lock()
+		if w.out == nil {
+			w.mu.Unlock()
+			w.giveBack(t)
+			return
+		}
+		w.out = append(w.out, t)
+		w.mu.Unlock()
+		sent++
+		if err := w.pipe.Send(context.Background(), t.msg); err != nil {
+			// Closed or dead: the worker never got t.
+			w.mu.Lock()
+			if n := len(w.out); n > 0 && w.out[n-1] == t {
+				w.out = w.out[:n-1]
+				w.mu.Unlock()
+				w.giveBack(t)
+				return
+			}
+			w.mu.Unlock()
+			return
+		}
+	}
+}
+
+// giveBack returns t, which w took and never started, to the other
+// workers, or ends it if its context ended meanwhile.
+func (w *worker) giveBack(t *task) {
+	t.stopWatch()
+	t.stopWatch = nil
+	if t.cancelErr.Load() != nil {
+		t.finish(nil, nil) // reports the context's error
+		return
+	}
+	t.state.Store(taskPending)
+	go w.p.requeue(t)
+}
+
+// cancel ends t, whose context ended after it was sent to w: a task that
+// w is running is ended by killing w (which the pool replaces); one that
+// w has not started ends when w answers it.
+func (w *worker) cancel(t *task) {
+	err := t.ctx.Err()
+	t.cancelErr.CompareAndSwap(nil, &err)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.out) > 0 && w.out[0] == t && w.running.Load() == t.id {
+		w.proc.Kill()
+	}
+}
+
+// recvLoop receives the worker's results until its pipe ends, then
+// settles the tasks it had and replaces it.
+func (w *worker) recvLoop() {
+	defer w.p.loops.Done()
+	answered := 0
+	var err error
+	for {
+		var m []byte
+		if m, err = w.pipe.Recv(context.Background()); err != nil {
+			break
+		}
+		var r result
+		if r, err = parseResult(m); err != nil {
+			break
+		}
+		w.mu.Lock()
+		if len(w.out) == 0 || w.out[0].id != r.id {
+			w.mu.Unlock()
+			err = fmt.Errorf("pool: worker %d answered task %d out of turn", w.proc.Pid(), r.id)
+			break
+		}
+		t := w.out[0]
+		if r.status == statusPartial {
+			t.parts = append(t.parts, r.payload)
+			w.mu.Unlock()
+			continue
+		}
+		w.out = w.out[1:]
+		w.mu.Unlock()
+		<-w.slots
+		answered++
+		switch r.status {
+		case statusOK:
+			t.finish(t.parts, nil)
+		case statusFailed:
+			t.finish(nil, &TaskError{Func: t.fn, Index: r.index, Err: string(r.payload)})
+		case statusPanicked:
+			v, stack, _ := cutNUL(r.payload)
+			t.finish(nil, &TaskError{Func: t.fn, Index: r.index, Err: v, Stack: stack})
+		}
+		if w.p.o.maxTasks > 0 && answered >= w.p.o.maxTasks {
+			err = nil
+			break
+		}
+	}
+	w.exit(err)
+}
+
+func cutNUL(b []byte) (string, string, bool) {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i]), string(b[i+1:]), true
+		}
+	}
+	return string(b), "", false
+}
+
+// exit settles w's tasks once its pipe has ended (why: err), waits for
+// its process, frees its segment and starts a replacement unless the pool
+// is shutting down. The task w was running fails with a *WorkerDiedError
+// (or its context's error, if that is why w was killed); the tasks w had
+// not started go back to the other workers.
+func (w *worker) exit(why error) {
+	w.mu.Lock()
+	out := w.out
+	w.out = nil
+	close(w.dead)
+	w.mu.Unlock()
+	w.pipe.Close()
+	clean := why == nil || why == io.EOF || errors.Is(why, queue.ErrClosed)
+	if len(out) > 0 || !clean {
+		// Something went wrong: make sure the process is gone.
+		w.proc.Kill()
+	}
+	<-w.proc.Done()
+	code, _ := w.proc.ExitCode()
+	running := w.running.Load()
+	for _, t := range out {
+		select {
+		case <-w.p.stop:
+			t.finish(nil, ErrClosed)
+			continue
+		default:
+		}
+		if t.id == running {
+			t.finish(nil, &WorkerDiedError{Pid: w.proc.Pid(), Code: code})
+			continue
+		}
+		w.giveBack(t)
+	}
+	w.seg.Close()
+	w.p.mu.Lock()
+	delete(w.p.workers, w)
+	replace := !w.p.quitting
+	w.p.mu.Unlock()
+	if replace {
+		w.p.replace()
+	}
+}
+
+// replace starts a worker in place of one that exited, retrying for a
+// while if the start fails (the machine may be out of processes for a
+// moment), and failing the waiting tasks if it never succeeds and no
+// worker is left.
+func (p *Pool) replace() {
+	var err error
+	for attempt := range 10 {
+		if err = p.startWorker(); err == nil {
+			return
+		}
+		select {
+		case <-p.stop:
+			return
+		case <-time.After(time.Duration(attempt+1) * 10 * time.Millisecond):
+		}
+	}
+	p.mu.Lock()
+	p.startErr = err
+	none := len(p.workers) == 0
+	p.mu.Unlock()
+	if none {
+		// Nothing would run the tasks left. Not from this goroutine:
+		// Terminate waits for it.
+		go p.Terminate()
+	}
+}

@@ -1,0 +1,237 @@
+//go:build linux
+
+package pool_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shmkit/internal/shmtest"
+	"github.com/shmkit/shmkit/pool"
+	"github.com/shmkit/shmkit/process"
+)
+
+func TestMain(m *testing.M) { shmtest.Main(m) }
+
+var square = process.Register("pool_test.square", func(ctx context.Context, n int) (int, error) {
+	return n * n, nil
+})
+
+// job is what the misbehaving functions take.
+type job struct {
+	N     int
+	Fail  bool          // return an error
+	Panic bool          // panic
+	Sleep time.Duration // sleep first (until ctx ends)
+	Exit  bool          // exit the worker process
+}
+
+type answer struct {
+	N   int
+	Pid int
+}
+
+var work = process.Register("pool_test.work", func(ctx context.Context, j job) (answer, error) {
+	if j.Sleep > 0 {
+		select {
+		case <-time.After(j.Sleep):
+		case <-ctx.Done():
+		}
+	}
+	switch {
+	case j.Fail:
+		return answer{}, fmt.Errorf("job %d failed", j.N)
+	case j.Panic:
+		panic(fmt.Sprintf("job %d panicked", j.N))
+	case j.Exit:
+		os.Exit(3)
+	}
+	return answer{N: j.N, Pid: os.Getpid()}, nil
+})
+
+func newPool(t *testing.T, opts ...pool.Option) *pool.Pool {
+	t.Helper()
+	p, err := pool.New(t.Context(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Terminate(); err != nil {
+			t.Error(err)
+		}
+	})
+	return p
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func squares(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i * i
+	}
+	return out
+}
+
+func TestMapApplySubmit(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, pool.Workers(4))
+	xs := make([]int, 10)
+	for i := range xs {
+		xs[i] = i
+	}
+	got, err := pool.Map(ctx, p, square, xs)
+	if err != nil || !slices.Equal(got, squares(10)) {
+		t.Fatalf("Map = %v, %v", got, err)
+	}
+	for _, n := range []int{4, 3, 2, 1} {
+		if v, err := pool.Apply(ctx, p, square, n); err != nil || v != n*n {
+			t.Fatalf("Apply(%d) = %d, %v", n, v, err)
+		}
+	}
+	var fs []*pool.Future[int]
+	for i := range 4 {
+		fs = append(fs, pool.ApplyAsync(ctx, p, square, i))
+	}
+	for i, f := range fs {
+		if v, err := f.Get(ctx); err != nil || v != i*i || !f.Ready() || !f.Successful() {
+			t.Fatalf("future %d = %d, %v", i, v, err)
+		}
+	}
+	mf := pool.MapAsync(ctx, p, square, []int{1, 2, 3})
+	if v, err := mf.Get(ctx); err != nil || !slices.Equal(v, []int{1, 4, 9}) {
+		t.Fatalf("MapAsync = %v, %v", v, err)
+	}
+	var im []int
+	for v, err := range pool.IMap(ctx, p, square, slices.Values([]int{1, 2, 3})) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		im = append(im, v)
+	}
+	if !slices.Equal(im, []int{1, 4, 9}) {
+		t.Fatalf("IMap = %v", im)
+	}
+	if st := p.Stats(); st.Failed != 0 || st.Succeeded != st.Submitted || st.Workers != 4 {
+		t.Fatalf("Stats = %+v", st)
+	}
+	if err := p.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Apply(ctx, p, square, 1); !errors.Is(err, pool.ErrClosed) {
+		t.Fatalf("Apply after Join = %v, want ErrClosed", err)
+	}
+}
+
+// TestMapsComplete: Map, IMap and IMapUnordered over 100 000 items, with 1
+// to 8 workers, each result once and in order where promised.
+func TestMapsComplete(t *testing.T) {
+	n := 100_000
+	if testing.Short() {
+		n = 10_000
+	}
+	xs := make([]int, n)
+	for i := range xs {
+		xs[i] = i
+	}
+	want := squares(n)
+	for _, workers := range []int{1, 2, 3, 8} {
+		t.Run(fmt.Sprint(workers), func(t *testing.T) {
+			ctx := ctxT(t)
+			p := newPool(t, pool.Workers(workers))
+			got, err := pool.Map(ctx, p, square, xs)
+			if err != nil || !slices.Equal(got, want) {
+				t.Fatalf("Map: %v (%d results)", err, len(got))
+			}
+			got, err = pool.Map(ctx, p, square, xs[:n/10], pool.ChunkSize(1))
+			if err != nil || !slices.Equal(got, want[:n/10]) {
+				t.Fatalf("Map with chunks of 1: %v (%d results)", err, len(got))
+			}
+			got = got[:0]
+			for v, err := range pool.IMap(ctx, p, square, slices.Values(xs), pool.ChunkSize(100)) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, v)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("IMap: %d results, not in order", len(got))
+			}
+			got = got[:0]
+			for v, err := range pool.IMapUnordered(ctx, p, square, slices.Values(xs), pool.ChunkSize(100)) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, v)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Fatalf("IMapUnordered: %d results, not each once", len(got))
+			}
+		})
+	}
+}
+
+func TestTaskErrors(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, pool.Workers(2))
+	_, err := pool.Apply(ctx, p, work, job{N: 1, Fail: true})
+	var te *pool.TaskError
+	if !errors.As(err, &te) || te.Err != "job 1 failed" || te.Panicked() {
+		t.Fatalf("Apply of a failing job = %v", err)
+	}
+	_, err = pool.Apply(ctx, p, work, job{N: 2, Panic: true})
+	if !errors.As(err, &te) || te.Err != "job 2 panicked" || !te.Panicked() || !strings.Contains(te.Stack, "pool_test") {
+		t.Fatalf("Apply of a panicking job = %v", err)
+	}
+	jobs := make([]job, 50)
+	for i := range jobs {
+		jobs[i] = job{N: i, Fail: i == 37}
+	}
+	_, err = pool.Map(ctx, p, work, jobs, pool.ChunkSize(5))
+	if !errors.As(err, &te) || te.Index != 37 {
+		t.Fatalf("Map with job 37 failing = %v, want its TaskError", err)
+	}
+	// The workers go on.
+	if a, err := pool.Apply(ctx, p, work, job{N: 3}); err != nil || a.N != 3 {
+		t.Fatalf("Apply after failures = %v, %v", a, err)
+	}
+	if st := p.Stats(); st.Workers != 2 {
+		t.Fatalf("Stats after failures = %+v", st)
+	}
+}
+
+// TestWorkerExits: a task whose worker exits fails with ErrWorkerDied; the
+// pool replaces the worker and the other tasks complete.
+func TestWorkerExits(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, pool.Workers(2))
+	var fs []*pool.Future[answer]
+	for i := range 20 {
+		fs = append(fs, pool.Submit(ctx, p, work, job{N: i, Exit: i == 7, Sleep: time.Millisecond}))
+	}
+	for i, f := range fs {
+		a, err := f.Get(ctx)
+		if i == 7 {
+			var wd *pool.WorkerDiedError
+			if !errors.As(err, &wd) || wd.Code != 3 || !errors.Is(err, pool.ErrWorkerDied) {
+				t.Fatalf("task 7 = %v, want its worker's death with status 3", err)
+			}
+			continue
+		}
+		if err != nil || a.N != i {
+			t.Fatalf("task %d = %v, %v", i, a, err)
+		}
+	}
+	shmtest.WaitUntil(t, "a replacement worker", func() bool { return p.Stats().Workers == 2 })
+}

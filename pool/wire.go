@@ -1,0 +1,81 @@
+package pool
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// The messages between the parent and a worker, over the worker's pipe
+// (queue.Pipe[[]byte]), little-endian:
+//
+//	task:   id uint64 | name length uint16 | name | arguments (Wire []A)
+//	result: id uint64 | status uint8 | count uint32 | index uint32 | payload
+//
+// A task carries a batch of arguments for one registered function. Its
+// results come back in one or more result messages of status partial or
+// ok, each carrying count results (Wire []R) in order, the last with
+// status ok; or a message of status failed or panicked, whose index is
+// the argument that failed and whose payload is the error text (and, for
+// a panic, a NUL and the stack). A worker runs tasks in the order they
+// arrive and answers each before it takes the next.
+const (
+	statusOK       = 0 // the last part of the results
+	statusPartial  = 1 // a part of the results; more follow
+	statusFailed   = 2 // the function returned an error
+	statusPanicked = 3 // the function panicked
+
+	taskHeader   = 8 + 2
+	resultHeader = 8 + 1 + 4 + 4
+)
+
+func appendTask(b []byte, id uint64, fn string, args []byte) []byte {
+	b = binary.LittleEndian.AppendUint64(b, id)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(fn)))
+	b = append(b, fn...)
+	return append(b, args...)
+}
+
+func parseTask(m []byte) (id uint64, fn string, args []byte, err error) {
+	if len(m) < taskHeader {
+		return 0, "", nil, fmt.Errorf("pool: task message of %d bytes", len(m))
+	}
+	id = binary.LittleEndian.Uint64(m)
+	n := int(binary.LittleEndian.Uint16(m[8:]))
+	if len(m) < taskHeader+n {
+		return 0, "", nil, fmt.Errorf("pool: task message of %d bytes names a %d-byte function", len(m), n)
+	}
+	return id, string(m[taskHeader : taskHeader+n]), m[taskHeader+n:], nil
+}
+
+type result struct {
+	id      uint64
+	status  uint8
+	count   int
+	index   int
+	payload []byte
+}
+
+func appendResult(b []byte, r result) []byte {
+	b = binary.LittleEndian.AppendUint64(b, r.id)
+	b = append(b, r.status)
+	b = binary.LittleEndian.AppendUint32(b, uint32(r.count))
+	b = binary.LittleEndian.AppendUint32(b, uint32(r.index))
+	return append(b, r.payload...)
+}
+
+func parseResult(m []byte) (result, error) {
+	if len(m) < resultHeader {
+		return result{}, fmt.Errorf("pool: result message of %d bytes", len(m))
+	}
+	r := result{
+		id:      binary.LittleEndian.Uint64(m),
+		status:  m[8],
+		count:   int(binary.LittleEndian.Uint32(m[9:])),
+		index:   int(binary.LittleEndian.Uint32(m[13:])),
+		payload: m[resultHeader:],
+	}
+	if r.status > statusPanicked {
+		return result{}, fmt.Errorf("pool: result message of status %d", r.status)
+	}
+	return r, nil
+}

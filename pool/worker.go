@@ -1,0 +1,98 @@
+package pool
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime/debug"
+
+	"github.com/shmkit/shmkit/internal/funcs"
+	"github.com/shmkit/shmkit/process"
+	"github.com/shmkit/shmkit/queue"
+	"github.com/shmkit/shmkit/value"
+)
+
+// Names of a worker's objects in its segment.
+const (
+	pipeName    = "pool.tasks"   // the pipe: end 0 the parent's, end 1 the worker's
+	runningName = "pool.running" // the id of the task the worker runs or last ran
+)
+
+// workerArgs is what a worker process is started with.
+type workerArgs struct {
+	MaxMessage int
+}
+
+// workerFunc is the loop every pool worker runs.
+var workerFunc = process.Register("shmkit/pool.worker", runWorker)
+
+// runWorker answers the tasks that arrive on its pipe, in order, until the
+// parent closes its end. Before it runs a task it stores the task's id in
+// the running cell, so that the parent, if the worker dies, knows which
+// task it was running and which it had not started.
+func runWorker(ctx context.Context, a workerArgs) (int, error) {
+	segs, err := process.InheritedSegments()
+	if err != nil {
+		return 0, err
+	}
+	if len(segs) != 1 {
+		return 0, fmt.Errorf("pool: worker got %d segments, want 1", len(segs))
+	}
+	pipe, err := queue.OpenPipe[[]byte](segs[0], pipeName)
+	if err != nil {
+		return 0, err
+	}
+	defer pipe.Close()
+	running, err := value.Open[uint64](segs[0], runningName)
+	if err != nil {
+		return 0, err
+	}
+	var out []byte
+	send := func(r result) error {
+		out = appendResult(out[:0], r)
+		return pipe.Send(ctx, out)
+	}
+	for n := 0; ; n++ {
+		m, err := pipe.Recv(ctx)
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		id, fn, args, err := parseTask(m)
+		if err != nil {
+			return n, err
+		}
+		running.Store(id)
+		r := runTask(ctx, fn, args, a.MaxMessage-resultHeader, func(part []byte, count int) error {
+			return send(result{id: id, status: statusPartial, count: count, payload: part})
+		})
+		r.id = id
+		if len(r.payload) > a.MaxMessage-resultHeader {
+			r.payload = r.payload[:a.MaxMessage-resultHeader]
+		}
+		if err := send(r); err != nil {
+			return n, err
+		}
+	}
+}
+
+// runTask runs the batch task of function fn and returns its last result
+// message (without the id), having emitted the parts before it.
+func runTask(ctx context.Context, fn string, args []byte, max int, emit func([]byte, int) error) (r result) {
+	batch := funcs.Lookup(fn)
+	if batch == nil {
+		return result{status: statusFailed, payload: fmt.Appendf(nil, "function %q is not registered in the worker", fn)}
+	}
+	done := 0
+	defer func() {
+		if v := recover(); v != nil {
+			r = result{status: statusPanicked, index: done, payload: fmt.Appendf(nil, "%v\x00%s", v, debug.Stack())}
+		}
+	}()
+	if failed, err := batch(ctx, args, max, &done, emit); err != nil {
+		return result{status: statusFailed, index: failed, payload: []byte(err.Error())}
+	}
+	return result{status: statusOK}
+}
