@@ -10,9 +10,10 @@ import (
 
 // IMap runs fn on the arguments args yields, in the workers, and yields
 // the results in the order of the arguments, each as soon as it and those
-// before it are ready: Python's Pool.imap. It reads args only as far
-// ahead as the pool takes tasks (InFlight, plus what the workers hold),
-// so args may be endless. An error ends the iteration after being
+// before it are ready: Python's Pool.imap. It reads args on a goroutine of
+// its own, only as far ahead as the pool takes tasks (InFlight chunks,
+// plus four per worker, plus two), so args may be endless; it has
+// stopped reading args when the loop ends. An error ends the iteration after being
 // yielded; stopping the loop early cancels the tasks in flight. Chunks
 // are of one argument unless ChunkSize says otherwise.
 func IMap[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], args iter.Seq[A], opts ...CallOption) iter.Seq2[R, error] {

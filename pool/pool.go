@@ -30,6 +30,7 @@ type options struct {
 	maxTasks   int
 	maxMessage int
 	inFlight   int
+	retries    int
 }
 
 // Workers sets the number of worker processes (default runtime.NumCPU()).
@@ -52,6 +53,12 @@ func MaxMessage(n int) Option { return func(o *options) { o.maxMessage = n } }
 // so that an endless input to IMap is read only as fast as it is
 // processed.
 func InFlight(n int) Option { return func(o *options) { o.inFlight = n } }
+
+// Retries makes a task whose worker died while running it run again, on
+// another worker, up to n times before it fails with ErrWorkerDied. Use it
+// for idempotent work only: the task may have done part of its work each
+// time. A task killed for its context is not retried.
+func Retries(n int) Option { return func(o *options) { o.retries = n } }
 
 // Pool is a pool of worker processes that run registered functions
 // (process.Register) on the arguments of calls such as Map, Apply and
@@ -91,6 +98,8 @@ func New(ctx context.Context, opts ...Option) (*Pool, error) {
 		return nil, fmt.Errorf("pool: MaxMessage %d out of range [1 KiB, 256 MiB]", o.maxMessage)
 	case o.inFlight < 0:
 		return nil, fmt.Errorf("pool: InFlight %d is negative", o.inFlight)
+	case o.retries < 0:
+		return nil, fmt.Errorf("pool: Retries %d is negative", o.retries)
 	}
 	if o.inFlight == 0 {
 		o.inFlight = 2 * o.workers
@@ -258,6 +267,7 @@ type task struct {
 	state     atomic.Int32 // taskPending, taskSent, taskEnded
 	cancelErr atomic.Pointer[error]
 	stopWatch func() bool
+	deaths    int // workers that died running it
 }
 
 const (
@@ -505,8 +515,11 @@ func (w *worker) exit(why error) {
 		default:
 		}
 		if t.id == running {
-			t.finish(nil, &WorkerDiedError{Pid: w.proc.Pid(), Code: code})
-			continue
+			t.parts = nil
+			if t.deaths++; t.deaths > w.p.o.retries || t.cancelErr.Load() != nil {
+				t.finish(nil, &WorkerDiedError{Pid: w.proc.Pid(), Code: code})
+				continue
+			}
 		}
 		w.giveBack(t)
 	}
