@@ -44,6 +44,7 @@ func TestExamples(t *testing.T) {
 		{"queuesum", checkQueueSum},
 		{"joinable", checkJoinable},
 		{"pipe", checkPipe},
+		{"poolmap", checkPoolMap},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -236,6 +237,14 @@ func checkLock(t *testing.T, lines []string, pid int) {
 	}
 }
 
+// checkLines fails the test unless lines are exactly want.
+func checkLines(t *testing.T, lines, want []string) {
+	t.Helper()
+	if got, want := strings.Join(lines, "\n"), strings.Join(want, "\n"); got != want {
+		t.Errorf("output:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 // checkInOrder fails the test unless every line of want appears in lines,
 // in that order (other lines may come between them).
 func checkInOrder(t *testing.T, lines, want []string) {
@@ -264,10 +273,7 @@ func checkRemoteManager(t *testing.T, lines []string, pid int) {
 
 func checkQueueSum(t *testing.T, lines []string, pid int) {
 	// Five workers count to 10 000 each; the parent sums their subtotals.
-	want := []string{"5 subtotals from 5 workers", "total: 50000"}
-	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
-		t.Errorf("output:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
-	}
+	checkLines(t, lines, []string{"5 subtotals from 5 workers", "total: 50000"})
 }
 
 func checkJoinable(t *testing.T, lines []string, pid int) {
@@ -285,7 +291,21 @@ func checkPipe(t *testing.T, lines []string, pid int) {
 		want = append(want, fmt.Sprintf("worker %d sent %d", k, (lo+hi)*(hi-lo+1)/2))
 	}
 	want = append(want, "sum: 5000050000")
-	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
-		t.Errorf("output:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
-	}
+	checkLines(t, lines, want)
+}
+
+func checkPoolMap(t *testing.T, lines []string, pid int) {
+	// Every call returns its results in the order of its arguments, and
+	// the futures are waited for in the order they were made: the output
+	// is Python's, with Go's formatting of a slice. Map over 0..9; Apply
+	// of 4, 3, 2, 1; ApplyAsync of 5..8, then Get of each; Map, MapAsync
+	// and IMap over 1..3.
+	checkLines(t, lines, []string{
+		"[0 1 4 9 16 25 36 49 64 81]",
+		"16", "9", "4", "1",
+		"25", "36", "49", "64",
+		"map: [1 4 9]",
+		"map_async: [1 4 9]",
+		"imap: [1 4 9]",
+	})
 }
