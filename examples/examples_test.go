@@ -45,6 +45,7 @@ func TestExamples(t *testing.T) {
 		{"joinable", checkJoinable},
 		{"pipe", checkPipe},
 		{"poolmap", checkPoolMap},
+		{"executor", checkExecutor},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -307,5 +308,20 @@ func checkPoolMap(t *testing.T, lines []string, pid int) {
 		"map: [1 4 9]",
 		"map_async: [1 4 9]",
 		"imap: [1 4 9]",
+	})
+}
+
+func checkExecutor(t *testing.T, lines []string, pid int) {
+	// The tasks complete in any order; the program prints their reports
+	// in the order of its inputs, the mistyped one's with the text of the
+	// error its worker returned, and then the pool's counts of tasks.
+	checkLines(t, lines, []string{
+		"112272535095293 is prime: true",
+		"112582705942171 is prime: true",
+		"115280095190773 is prime: true",
+		"115797848077099 is prime: true",
+		"1099726899285419 is prime: false",
+		`112272535O95293 generated an error: strconv.ParseUint: parsing "112272535O95293": invalid syntax`,
+		"6 submitted, 5 succeeded, 1 failed",
 	})
 }
