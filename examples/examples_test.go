@@ -46,6 +46,7 @@ func TestExamples(t *testing.T) {
 		{"pipe", checkPipe},
 		{"poolmap", checkPoolMap},
 		{"executor", checkExecutor},
+		{"primes", checkPrimes},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -324,4 +325,27 @@ func checkExecutor(t *testing.T, lines []string, pid int) {
 		`112272535O95293 generated an error: strconv.ParseUint: parsing "112272535O95293": invalid syntax`,
 		"6 submitted, 5 succeeded, 1 failed",
 	})
+}
+
+var speedUpLine = regexp.MustCompile(`^speed-up with 2 workers: (\d+\.\d\d)x \(\d+\.\d\ds with 1, \d+\.\d\ds with 2\)$`)
+
+func checkPrimes(t *testing.T, lines []string, pid int) {
+	// The count is exact with one worker and with two; the times, and so
+	// the speed-up, depend on the machine and on the other tests running
+	// beside this one: only their format is checked, and that the
+	// speed-up is a positive number.
+	if len(lines) != 3 {
+		t.Fatalf("%d lines, want 3", len(lines))
+	}
+	checkLines(t, lines[:2], []string{
+		"1 worker: 148933 primes below 2000000",
+		"2 workers: 148933 primes below 2000000",
+	})
+	m := speedUpLine.FindStringSubmatch(lines[2])
+	if m == nil {
+		t.Fatalf("last line %q, want speed-up with 2 workers: N.NNx (N.NNs with 1, N.NNs with 2)", lines[2])
+	}
+	if x, err := strconv.ParseFloat(m[1], 64); err != nil || x <= 0 {
+		t.Errorf("speed-up %s, want a positive number", m[1])
+	}
 }
