@@ -89,9 +89,8 @@ func (f *Future[R]) Cancel() bool {
 	if f.t == nil || !f.t.state.CompareAndSwap(taskPending, taskSent) {
 		return false
 	}
-	// Sent, as far as the workers know: they skip it. Ending it here
-	// is this call's.
-	f.t.state.Store(taskPending)
+	// Sent, as far as the workers know, who skip it: ending it is this
+	// call's.
 	err := context.Canceled
 	f.t.cancelErr.CompareAndSwap(nil, &err)
 	f.t.finish(nil, nil)

@@ -37,11 +37,13 @@
 // worker splits its results into messages of that size.
 //
 // Each worker has a segment of its own holding a pipe (package queue) to
-// the parent and a cell naming the task it runs. The parent sends a
-// worker up to four tasks ahead, so that it never waits between them, and
-// the worker answers them in order. Tasks wait in the pool, at most
-// InFlight of them, until a worker has room: a call that submits more
-// waits, which bounds what an endless input to IMap holds in memory.
+// the parent and a cell naming the task it runs. Tasks wait in the pool
+// (at most InFlight of them: a call that submits more waits) until a
+// worker is free. A worker whose tasks are quick (under 200 µs) is sent
+// up to four ahead, so that it never waits between them; otherwise one at
+// a time, so that no task waits behind a long one while another worker is
+// idle. A worker answers its tasks in order. IMap reads its input only a
+// few chunks ahead of the workers, so an endless input is fine.
 //
 // # Failures
 //

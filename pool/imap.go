@@ -11,9 +11,9 @@ import (
 // IMap runs fn on the arguments args yields, in the workers, and yields
 // the results in the order of the arguments, each as soon as it and those
 // before it are ready: Python's Pool.imap. It reads args on a goroutine of
-// its own, only as far ahead as the pool takes tasks (InFlight chunks,
-// plus four per worker, plus two), so args may be endless; it has
-// stopped reading args when the loop ends. An error ends the iteration after being
+// its own, only as far ahead as the workers can hold (four chunks per
+// worker, plus three), so args may be endless; it has stopped reading
+// args when the loop ends. An error ends the iteration after being
 // yielded; stopping the loop early cancels the tasks in flight. Chunks
 // are of one argument unless ChunkSize says otherwise.
 func IMap[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], args iter.Seq[A], opts ...CallOption) iter.Seq2[R, error] {
@@ -46,9 +46,9 @@ func imap[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], args i
 		}
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		// At most window batches are read ahead of the loop: those
-		// waiting for a worker, those the workers hold, and one more.
-		window := p.o.inFlight + p.o.workers*queueDepth + 1
+		// At most window batches are read ahead of the loop: those the
+		// workers can hold, and one more waiting for a worker.
+		window := p.o.workers*queueDepth + 1
 		sem := make(chan struct{}, window)
 		inOrder := make(chan *batch[R], window)  // ordered: every batch, as submitted
 		finished := make(chan *batch[R], window) // unordered: every batch, as it ends

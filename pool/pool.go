@@ -19,7 +19,15 @@ import (
 // Defaults of a pool.
 const (
 	DefaultMaxMessage = 64 << 10 // bytes of a task's arguments, or of a part of its results
-	queueDepth        = 4        // tasks sent to a worker and not answered
+	DefaultInFlight   = 4096     // tasks waiting for a worker
+	queueDepth        = 4        // at most, tasks sent to a worker and not answered
+
+	// quickTask is the service time below which a worker's tasks are
+	// quick: it is then sent queueDepth tasks ahead, so that it never
+	// waits between them; a worker whose last task took longer is sent
+	// one at a time, so that no task waits behind a long one while
+	// another worker is idle (a task cannot be taken back once sent).
+	quickTask = 200 * time.Microsecond
 )
 
 // Option configures New.
@@ -48,10 +56,10 @@ func MaxTasksPerWorker(n int) Option { return func(o *options) { o.maxTasks = n 
 // one argument that takes more fails its call with ErrTooLarge.
 func MaxMessage(n int) Option { return func(o *options) { o.maxMessage = n } }
 
-// InFlight bounds the tasks waiting for a worker (default twice the
-// number of workers): a call that submits more waits until one is taken,
-// so that an endless input to IMap is read only as fast as it is
-// processed.
+// InFlight bounds the tasks waiting for a worker (default
+// DefaultInFlight): a call that submits more, Submit included, waits until
+// one is taken. IMap and IMapUnordered bound their read-ahead on their
+// own.
 func InFlight(n int) Option { return func(o *options) { o.inFlight = n } }
 
 // Retries makes a task whose worker died while running it run again, on
@@ -102,7 +110,7 @@ func New(ctx context.Context, opts ...Option) (*Pool, error) {
 		return nil, fmt.Errorf("pool: Retries %d is negative", o.retries)
 	}
 	if o.inFlight == 0 {
-		o.inFlight = 2 * o.workers
+		o.inFlight = DefaultInFlight
 	}
 	p := &Pool{o: o, pending: make(chan *task, o.inFlight), stop: make(chan struct{}), workers: map[*worker]struct{}{}}
 	for range o.workers {
@@ -173,16 +181,16 @@ func (p *Pool) Terminate() error {
 		close(p.stop)
 	}
 	p.mu.Unlock()
-	p.drain()
+	p.drain(ErrClosed)
 	return p.shutdown(context.Background(), true)
 }
 
-// drain fails, with ErrClosed, the tasks that no worker has taken.
-func (p *Pool) drain() {
+// drain fails, with err, the tasks that no worker has taken.
+func (p *Pool) drain(err error) {
 	for {
 		select {
 		case t := <-p.pending:
-			t.finish(nil, ErrClosed)
+			t.finish(nil, err)
 		default:
 			return
 		}
@@ -213,7 +221,7 @@ func (p *Pool) shutdown(ctx context.Context, kill bool) error {
 		return ctx.Err()
 	}
 	if kill {
-		p.drain() // what a submit raced in
+		p.drain(ErrClosed) // what a submit raced in
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -267,7 +275,8 @@ type task struct {
 	state     atomic.Int32 // taskPending, taskSent, taskEnded
 	cancelErr atomic.Pointer[error]
 	stopWatch func() bool
-	deaths    int // workers that died running it
+	sent      time.Time // when it was sent to its worker
+	deaths    int       // workers that died running it
 }
 
 const (
@@ -309,11 +318,13 @@ type worker struct {
 	seg     *shm.Segment
 	pipe    *queue.Pipe[[]byte]
 	running *value.Cell[uint64]
-	slots   chan struct{} // one per task sent and not answered
+	room    chan struct{} // a token after each answer: the sender may send more
 
-	mu   sync.Mutex
-	out  []*task // sent and not answered, in the order sent; nil once dead
-	dead chan struct{}
+	mu         sync.Mutex
+	out        []*task // sent and not answered, in the order sent; nil once dead
+	depth      int     // how many tasks to send ahead: 1, or queueDepth while tasks are quick
+	lastAnswer time.Time
+	dead       chan struct{}
 }
 
 func (p *Pool) startWorker() (err error) {
@@ -344,8 +355,17 @@ func (p *Pool) startWorker() (err error) {
 		return fmt.Errorf("pool: start a worker: %w", err)
 	}
 	w := &worker{p: p, proc: proc, seg: seg, pipe: pipe, running: running,
-		slots: make(chan struct{}, queueDepth), out: []*task{}, dead: make(chan struct{})}
+		room: make(chan struct{}, 1), out: []*task{}, depth: 1, dead: make(chan struct{})}
 	p.mu.Lock()
+	if p.quitting {
+		// A replacement that lost the race with shutdown, which did
+		// not see it: end it here.
+		p.mu.Unlock()
+		proc.Kill()
+		pipe.Close()
+		<-proc.Done()
+		return ErrClosed
+	}
 	p.workers[w] = struct{}{}
 	p.mu.Unlock()
 	p.loops.Add(2)
@@ -354,15 +374,21 @@ func (p *Pool) startWorker() (err error) {
 	return nil
 }
 
-// sendLoop takes tasks for the worker, as long as it has fewer than
-// queueDepth unanswered, until it dies or has been sent MaxTasksPerWorker.
+// sendLoop takes tasks for the worker, as long as it has fewer unanswered
+// than its depth, until it dies or has been sent MaxTasksPerWorker.
 func (w *worker) sendLoop() {
 	defer w.p.loops.Done()
 	for sent := 0; w.p.o.maxTasks == 0 || sent < w.p.o.maxTasks; {
-		select {
-		case w.slots <- struct{}{}:
-		case <-w.dead:
-			return
+		w.mu.Lock()
+		full := len(w.out) >= w.depth
+		w.mu.Unlock()
+		if full {
+			select {
+			case <-w.room:
+				continue
+			case <-w.dead:
+				return
+			}
 		}
 		var t *task
 		select {
@@ -371,15 +397,14 @@ func (w *worker) sendLoop() {
 			return
 		}
 		if !t.state.CompareAndSwap(taskPending, taskSent) {
-			<-w.slots // cancelled while it waited
-			continue
+			continue // cancelled while it waited
 		}
 		if err := t.ctx.Err(); err != nil {
-			<-w.slots
 			t.finish(nil, err)
 			continue
 		}
 		t.stopWatch = context.AfterFunc(t.ctx, func() { w.cancel(t) })
+		t.sent = time.Now()
 		w.mu.Lock()
 		if w.out == nil {
 			w.mu.Unlock()
@@ -452,14 +477,26 @@ func (w *worker) recvLoop() {
 			break
 		}
 		t := w.out[0]
-		if r.status == statusPartial {
+		if r.count > 0 {
 			t.parts = append(t.parts, r.payload)
+		}
+		if r.status == statusPartial {
 			w.mu.Unlock()
 			continue
 		}
 		w.out = w.out[1:]
+		// The worker started t when it arrived or when it answered the
+		// task before, whichever was later.
+		now := time.Now()
+		if w.depth = 1; now.Sub(later(t.sent, w.lastAnswer)) < quickTask {
+			w.depth = queueDepth
+		}
+		w.lastAnswer = now
 		w.mu.Unlock()
-		<-w.slots
+		select {
+		case w.room <- struct{}{}:
+		default:
+		}
 		answered++
 		switch r.status {
 		case statusOK:
@@ -476,6 +513,13 @@ func (w *worker) recvLoop() {
 		}
 	}
 	w.exit(err)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func cutNUL(b []byte) (string, string, bool) {
@@ -540,7 +584,7 @@ func (w *worker) exit(why error) {
 func (p *Pool) replace() {
 	var err error
 	for attempt := range 10 {
-		if err = p.startWorker(); err == nil {
+		if err = p.startWorker(); err == nil || err == ErrClosed {
 			return
 		}
 		select {

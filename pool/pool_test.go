@@ -235,3 +235,63 @@ func TestWorkerExits(t *testing.T) {
 	}
 	shmtest.WaitUntil(t, "a replacement worker", func() bool { return p.Stats().Workers == 2 })
 }
+
+func TestExecutor(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, pool.Workers(2))
+	var fs []*pool.Future[answer]
+	for i := range 6 {
+		// Later tasks are quicker, so they tend to complete first.
+		fs = append(fs, pool.Submit(ctx, p, work, job{N: i, Sleep: time.Duration(6-i) * 20 * time.Millisecond, Fail: i == 4}))
+	}
+	seen := map[int]bool{}
+	for i, f := range pool.AsCompleted(ctx, fs) {
+		if !f.Ready() || seen[i] {
+			t.Fatalf("AsCompleted yielded future %d (ready %v, seen %v)", i, f.Ready(), seen[i])
+		}
+		seen[i] = true
+		if a, err := f.Get(ctx); (i == 4) != (err != nil) || (err == nil && a.N != i) {
+			t.Fatalf("future %d = %v, %v", i, a, err)
+		}
+	}
+	if len(seen) != 6 {
+		t.Fatalf("AsCompleted yielded %d futures of 6", len(seen))
+	}
+
+	slow := pool.Submit(ctx, p, work, job{Sleep: time.Minute})
+	quick := pool.Submit(ctx, p, work, job{N: 1})
+	done, notDone, err := pool.Wait(ctx, []*pool.Future[answer]{slow, quick}, pool.FirstCompleted)
+	if err != nil || len(done) != 1 || done[0] != quick || len(notDone) != 1 {
+		t.Fatalf("Wait(FirstCompleted) = %d done, %d not, %v", len(done), len(notDone), err)
+	}
+	bad := pool.Submit(ctx, p, work, job{Fail: true})
+	done, _, err = pool.Wait(ctx, []*pool.Future[answer]{slow, bad}, pool.FirstException)
+	if err != nil || len(done) != 1 || done[0] != bad {
+		t.Fatalf("Wait(FirstException) = %d done, %v", len(done), err)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, _, err := pool.Wait(short, []*pool.Future[answer]{slow}, pool.AllCompleted); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait(AllCompleted) on a slow task = %v, want DeadlineExceeded", err)
+	}
+	// Shutdown with cancelPending: the slow task's worker is killed by
+	// Terminate below; tasks queued behind the busy workers are cancelled.
+	var queued []*pool.Future[answer]
+	for range 20 {
+		queued = append(queued, pool.Submit(ctx, p, work, job{Sleep: time.Minute}))
+	}
+	sctx, scancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer scancel()
+	if err := p.Shutdown(sctx, true); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown with minute-long tasks running = %v, want DeadlineExceeded", err)
+	}
+	cancelled := 0
+	for _, f := range queued {
+		if errors.Is(f.Err(), context.Canceled) {
+			cancelled++
+		}
+	}
+	if cancelled < 10 {
+		t.Fatalf("Shutdown(cancelPending) cancelled %d of 20 queued tasks", cancelled)
+	}
+}

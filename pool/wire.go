@@ -12,11 +12,11 @@ import (
 //	result: id uint64 | status uint8 | count uint32 | index uint32 | payload
 //
 // A task carries a batch of arguments for one registered function. Its
-// results come back in one or more result messages of status partial or
-// ok, each carrying count results (Wire []R) in order, the last with
-// status ok; or a message of status failed or panicked, whose index is
-// the argument that failed and whose payload is the error text (and, for
-// a panic, a NUL and the stack). A worker runs tasks in the order they
+// results come back in one or more result messages, each carrying count
+// results (Wire []R) in order, all of status partial but the last, of
+// status ok; or, after any partial ones, a message of status failed or
+// panicked, whose index is the argument that failed and whose payload is
+// the error text (and, for a panic, a NUL and the stack). A worker runs tasks in the order they
 // arrive and answers each before it takes the next.
 const (
 	statusOK       = 0 // the last part of the results

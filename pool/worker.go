@@ -65,10 +65,24 @@ func runWorker(ctx context.Context, a workerArgs) (int, error) {
 			return n, err
 		}
 		running.Store(id)
+		// Each part of the results is sent when the next is ready, so
+		// that the last goes with the task's status: one message for
+		// a task whose results fit in one.
+		var held []byte
+		heldCount := 0
 		r := runTask(ctx, fn, args, a.MaxMessage-resultHeader, func(part []byte, count int) error {
-			return send(result{id: id, status: statusPartial, count: count, payload: part})
+			if held != nil {
+				if err := send(result{id: id, status: statusPartial, count: heldCount, payload: held}); err != nil {
+					return err
+				}
+			}
+			held, heldCount = append(held[:0], part...), count
+			return nil
 		})
 		r.id = id
+		if r.status == statusOK {
+			r.count, r.payload = heldCount, held
+		}
 		if len(r.payload) > a.MaxMessage-resultHeader {
 			r.payload = r.payload[:a.MaxMessage-resultHeader]
 		}
