@@ -20,13 +20,15 @@ import (
 const (
 	DefaultMaxMessage = 64 << 10 // bytes of a task's arguments, or of a part of its results
 	DefaultInFlight   = 4096     // tasks waiting for a worker
-	queueDepth        = 4        // at most, tasks sent to a worker and not answered
+	queueDepth        = 4        // messages a worker's pipe holds in each direction
+	bundleMax         = 64       // tasks in one message
 
 	// quickTask is the service time below which a worker's tasks are
-	// quick: it is then sent queueDepth tasks ahead, so that it never
-	// waits between them; a worker whose last task took longer is sent
-	// one at a time, so that no task waits behind a long one while
-	// another worker is idle (a task cannot be taken back once sent).
+	// quick: it is then sent two messages ahead, each bundling the tasks
+	// waiting, so that it never waits between them; a worker whose last
+	// task took longer is sent one task at a time, so that no task waits
+	// behind a long one while another worker is idle (a task cannot be
+	// taken back once sent).
 	quickTask = 200 * time.Microsecond
 )
 
@@ -272,11 +274,12 @@ type task struct {
 	done  func(parts [][]byte, err error) // called once, when the task ends
 	parts [][]byte                        // the results received so far
 
-	state     atomic.Int32 // taskPending, taskSent, taskEnded
-	cancelErr atomic.Pointer[error]
-	stopWatch func() bool
-	sent      time.Time // when it was sent to its worker
-	deaths    int       // workers that died running it
+	state         atomic.Int32 // taskPending, taskSent, taskEnded
+	cancelErr     atomic.Pointer[error]
+	stopWatch     func() bool
+	sent          time.Time // when it was sent to its worker
+	lastOfMessage bool      // the last task of the message it was sent in
+	deaths        int       // workers that died running it
 }
 
 const (
@@ -322,7 +325,8 @@ type worker struct {
 
 	mu         sync.Mutex
 	out        []*task // sent and not answered, in the order sent; nil once dead
-	depth      int     // how many tasks to send ahead: 1, or queueDepth while tasks are quick
+	messages   int     // messages of tasks sent and not wholly answered
+	depth      int     // how many messages to send ahead: 1, or 2 while tasks are quick
 	lastAnswer time.Time
 	dead       chan struct{}
 }
@@ -374,58 +378,112 @@ func (p *Pool) startWorker() (err error) {
 	return nil
 }
 
-// sendLoop takes tasks for the worker, as long as it has fewer unanswered
-// than its depth, until it dies or has been sent MaxTasksPerWorker.
+// sendLoop sends the worker tasks, until it dies or has been sent
+// MaxTasksPerWorker: one at a time while its tasks are slow; while they
+// are quick, up to two messages ahead, each bundling up to bundleMax of
+// the tasks waiting, so that a message and a wake-up carry many tasks.
 func (w *worker) sendLoop() {
 	defer w.p.loops.Done()
+	var (
+		carry  *task // taken, and left for the next message for want of room
+		bundle []*task
+		buf    []byte
+	)
+	max := w.p.o.maxMessage
 	for sent := 0; w.p.o.maxTasks == 0 || sent < w.p.o.maxTasks; {
 		w.mu.Lock()
-		full := len(w.out) >= w.depth
+		full, quick := w.messages >= w.depth, w.depth > 1
 		w.mu.Unlock()
 		if full {
 			select {
 			case <-w.room:
 				continue
 			case <-w.dead:
+				if carry != nil {
+					w.giveBack(carry)
+				}
 				return
 			}
 		}
-		var t *task
-		select {
-		case t = <-w.p.pending:
-		case <-w.dead:
-			return
+		bundle, buf = bundle[:0], buf[:0]
+		take := func(t *task) bool {
+			if !t.state.CompareAndSwap(taskPending, taskSent) {
+				return false // cancelled while it waited
+			}
+			if err := t.ctx.Err(); err != nil {
+				t.finish(nil, err)
+				return false
+			}
+			t.stopWatch = context.AfterFunc(t.ctx, func() { w.cancel(t) })
+			return true
 		}
-		if !t.state.CompareAndSwap(taskPending, taskSent) {
-			continue // cancelled while it waited
+		if carry != nil {
+			bundle, buf, carry = append(bundle, carry), append(buf, carry.msg...), nil
 		}
-		if err := t.ctx.Err(); err != nil {
-			t.finish(nil, err)
-			continue
+		for len(bundle) == 0 {
+			select {
+			case t := <-w.p.pending:
+				if take(t) {
+					bundle, buf = append(bundle, t), append(buf, t.msg...)
+				}
+			case <-w.dead:
+				return
+			}
 		}
-		t.stopWatch = context.AfterFunc(t.ctx, func() { w.cancel(t) })
-		t.sent = time.Now()
+	gather:
+		for quick && len(bundle) < bundleMax && (w.p.o.maxTasks == 0 || sent+len(bundle) < w.p.o.maxTasks) {
+			select {
+			case t := <-w.p.pending:
+				if !take(t) {
+					continue
+				}
+				if len(buf)+len(t.msg) > max {
+					carry = t
+					break gather
+				}
+				bundle, buf = append(bundle, t), append(buf, t.msg...)
+			default:
+				break gather
+			}
+		}
+		now := time.Now()
 		w.mu.Lock()
 		if w.out == nil {
 			w.mu.Unlock()
-			w.giveBack(t)
+			for _, t := range append(bundle, carry) {
+				if t != nil {
+					w.giveBack(t)
+				}
+			}
 			return
 		}
-		w.out = append(w.out, t)
+		for _, t := range bundle {
+			t.sent, t.lastOfMessage = now, false
+		}
+		bundle[len(bundle)-1].lastOfMessage = true
+		w.out = append(w.out, bundle...)
+		w.messages++
 		w.mu.Unlock()
-		sent++
-		if err := w.pipe.Send(context.Background(), t.msg); err != nil {
-			// Closed or dead: the worker never got t.
+		sent += len(bundle)
+		if err := w.pipe.Send(context.Background(), buf); err != nil {
+			// Closed or dead: the worker never got the bundle.
 			w.mu.Lock()
-			if n := len(w.out); n > 0 && w.out[n-1] == t {
-				w.out = w.out[:n-1]
-				w.mu.Unlock()
-				w.giveBack(t)
-				return
+			var back []*task
+			if n, k := len(w.out), len(bundle); n >= k && w.out[n-k] == bundle[0] {
+				back = append(back, w.out[n-k:]...)
+				w.out = w.out[:n-k]
 			}
 			w.mu.Unlock()
+			for _, t := range append(back, carry) {
+				if t != nil {
+					w.giveBack(t)
+				}
+			}
 			return
 		}
+	}
+	if carry != nil {
+		w.giveBack(carry)
 	}
 }
 
@@ -489,9 +547,12 @@ func (w *worker) recvLoop() {
 		// task before, whichever was later.
 		now := time.Now()
 		if w.depth = 1; now.Sub(later(t.sent, w.lastAnswer)) < quickTask {
-			w.depth = queueDepth
+			w.depth = 2
 		}
 		w.lastAnswer = now
+		if t.lastOfMessage {
+			w.messages--
+		}
 		w.mu.Unlock()
 		select {
 		case w.room <- struct{}{}:

@@ -6,9 +6,10 @@ import (
 )
 
 // The messages between the parent and a worker, over the worker's pipe
-// (queue.Pipe[[]byte]), little-endian:
+// (queue.Pipe[[]byte]), little-endian. A task message holds one or more
+// task records; a result message one result record:
 //
-//	task:   id uint64 | name length uint16 | name | arguments (Wire []A)
+//	task:   id uint64 | name length uint16 | arguments length uint32 | name | arguments (Wire []A)
 //	result: id uint64 | status uint8 | count uint32 | index uint32 | payload
 //
 // A task carries a batch of arguments for one registered function. Its
@@ -16,35 +17,40 @@ import (
 // results (Wire []R) in order, all of status partial but the last, of
 // status ok; or, after any partial ones, a message of status failed or
 // panicked, whose index is the argument that failed and whose payload is
-// the error text (and, for a panic, a NUL and the stack). A worker runs tasks in the order they
-// arrive and answers each before it takes the next.
+// the error text (and, for a panic, a NUL and the stack). A worker runs
+// tasks in the order they arrive and answers each before it starts the
+// next.
 const (
 	statusOK       = 0 // the last part of the results
 	statusPartial  = 1 // a part of the results; more follow
 	statusFailed   = 2 // the function returned an error
 	statusPanicked = 3 // the function panicked
 
-	taskHeader   = 8 + 2
+	taskHeader   = 8 + 2 + 4
 	resultHeader = 8 + 1 + 4 + 4
 )
 
 func appendTask(b []byte, id uint64, fn string, args []byte) []byte {
 	b = binary.LittleEndian.AppendUint64(b, id)
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(fn)))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(args)))
 	b = append(b, fn...)
 	return append(b, args...)
 }
 
-func parseTask(m []byte) (id uint64, fn string, args []byte, err error) {
+// parseTask returns the first task record of m and the rest of m.
+func parseTask(m []byte) (id uint64, fn string, args, rest []byte, err error) {
 	if len(m) < taskHeader {
-		return 0, "", nil, fmt.Errorf("pool: task message of %d bytes", len(m))
+		return 0, "", nil, nil, fmt.Errorf("pool: task record of %d bytes", len(m))
 	}
 	id = binary.LittleEndian.Uint64(m)
 	n := int(binary.LittleEndian.Uint16(m[8:]))
-	if len(m) < taskHeader+n {
-		return 0, "", nil, fmt.Errorf("pool: task message of %d bytes names a %d-byte function", len(m), n)
+	a := int64(binary.LittleEndian.Uint32(m[10:]))
+	if int64(len(m)) < taskHeader+int64(n)+a {
+		return 0, "", nil, nil, fmt.Errorf("pool: task record of %d bytes names a %d-byte function and %d bytes of arguments", len(m), n, a)
 	}
-	return id, string(m[taskHeader : taskHeader+n]), m[taskHeader+n:], nil
+	end := taskHeader + n + int(a)
+	return id, string(m[taskHeader : taskHeader+n]), m[taskHeader+n : end], m[end:], nil
 }
 
 type result struct {

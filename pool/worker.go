@@ -47,36 +47,25 @@ func runWorker(ctx context.Context, a workerArgs) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var out []byte
+	var out, held []byte
 	send := func(r result) error {
 		out = appendResult(out[:0], r)
 		return pipe.Send(ctx, out)
 	}
-	for n := 0; ; n++ {
-		m, err := pipe.Recv(ctx)
-		if err == io.EOF {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-		id, fn, args, err := parseTask(m)
-		if err != nil {
-			return n, err
-		}
+	// run runs one task. Each part of its results is sent when the next
+	// is ready, so that the last goes with the task's status: one
+	// message for a task whose results fit in one.
+	run := func(id uint64, fn string, args []byte) error {
 		running.Store(id)
-		// Each part of the results is sent when the next is ready, so
-		// that the last goes with the task's status: one message for
-		// a task whose results fit in one.
-		var held []byte
-		heldCount := 0
+		held = held[:0]
+		heldCount, holding := 0, false
 		r := runTask(ctx, fn, args, a.MaxMessage-resultHeader, func(part []byte, count int) error {
-			if held != nil {
+			if holding {
 				if err := send(result{id: id, status: statusPartial, count: heldCount, payload: held}); err != nil {
 					return err
 				}
 			}
-			held, heldCount = append(held[:0], part...), count
+			held, heldCount, holding = append(held[:0], part...), count, true
 			return nil
 		})
 		r.id = id
@@ -86,8 +75,29 @@ func runWorker(ctx context.Context, a workerArgs) (int, error) {
 		if len(r.payload) > a.MaxMessage-resultHeader {
 			r.payload = r.payload[:a.MaxMessage-resultHeader]
 		}
-		if err := send(r); err != nil {
+		return send(r)
+	}
+	for n := 0; ; {
+		m, err := pipe.Recv(ctx)
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
 			return n, err
+		}
+		for len(m) > 0 {
+			var (
+				id   uint64
+				fn   string
+				args []byte
+			)
+			if id, fn, args, m, err = parseTask(m); err != nil {
+				return n, err
+			}
+			if err := run(id, fn, args); err != nil {
+				return n, err
+			}
+			n++
 		}
 	}
 }
