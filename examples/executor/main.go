@@ -40,13 +40,12 @@
 // worker killed for instance, are not the input's fault: they end the
 // program with status 1.
 //
-// Package pool has no as_completed; the program makes its own from the
-// futures' Done channels, one goroutine for each (see run). The order in
-// which the tasks complete depends on which worker is free first and
-// changes from run to run, so where Python prints each line as its future
-// completes, this program keeps the line and prints them all, in the
-// order of NUMBERS, once every future has completed: its output is then
-// the same on every run, as the test of the examples needs. A real
+// pool.AsCompleted is as_completed. The order in which the tasks
+// complete depends on which worker is free first and changes from run to
+// run, so where Python prints each line as its future completes, this
+// program keeps the line and prints them all, in the order of NUMBERS,
+// once every future has completed: its output is then the same on every
+// run, as the test of the examples needs. A real
 // program would act on each result in the loop. The last line, counts of
 // the pool's tasks from Stats, has no equivalent in Python.
 //
@@ -117,22 +116,11 @@ func run() error {
 		futures[i] = pool.Submit(ctx, p, isPrime, s)
 	}
 
-	// As completed: each goroutine sends its future's index once the
-	// future is ready, and ends. Every future becomes ready (with an
-	// error if its worker dies, or if the deferred Terminate ends the
-	// pool first), and the channel has room for every index, so none of
-	// them is left waiting, whenever the loop stops.
-	ready := make(chan int, len(futures))
-	for i, f := range futures {
-		go func() {
-			<-f.Done()
-			ready <- i
-		}()
-	}
+	// pool.AsCompleted is as_completed: it yields each future, with its
+	// index, once it is ready.
 	reports := make([]string, len(futures))
-	for range futures {
-		i := <-ready
-		prime, err := futures[i].Get(ctx) // ready: Get does not wait
+	for i, f := range pool.AsCompleted(ctx, futures) {
+		prime, err := f.Get(ctx) // ready: Get does not wait
 		var te *pool.TaskError
 		switch {
 		case errors.As(err, &te):
