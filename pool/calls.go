@@ -105,7 +105,7 @@ func (f *Future[R]) Cancel() bool {
 // worker.
 func Submit[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], arg A) *Future[R] {
 	f := &Future[R]{done: make(chan struct{})}
-	t, err := newCall(ctx, p, fn, []A{arg}, func(rs []R, err error) {
+	t, err := newCall(ctx, nil, p, fn, 0, []A{arg}, func(rs []R, err error) {
 		if err == nil && len(rs) != 1 {
 			err = fmt.Errorf("pool: %s returned %d results for 1 argument", fn.Name(), len(rs))
 		}
@@ -135,20 +135,28 @@ func Apply[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], arg A
 	return Submit(ctx, p, fn, arg).Get(context.Background())
 }
 
-// newCall encodes args as one task of fn, whose results done receives.
-func newCall[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], args []A, done func([]R, error)) (*task, error) {
+// newCall encodes args, which start at index off of the call's
+// arguments, as one task of fn, whose results done receives. ctx cancels
+// the task; drop, if not nil, drops it if no worker has taken it yet.
+func newCall[A, R any](ctx, drop context.Context, p *Pool, fn *process.Func[A, R], off int, args []A, done func([]R, error)) (*task, error) {
 	b, err := encodeArgs(p, fn.Name(), args)
 	if err != nil {
 		return nil, err
 	}
-	return p.newTask(ctx, fn.Name(), b, func(parts [][]byte, err error) {
+	t := p.newTask(ctx, fn.Name(), b, func(parts [][]byte, err error) {
 		if err != nil {
+			var te *TaskError
+			if errors.As(err, &te) {
+				te.Index += off
+			}
 			done(nil, err)
 			return
 		}
 		rs, err := decodeResults[R](fn.Name(), parts, len(args))
 		done(rs, err)
-	}), nil
+	})
+	t.drop = drop
+	return t, nil
 }
 
 // encodeArgs returns the Wire encoding of args, or ErrTooLarge if it does
@@ -257,7 +265,11 @@ func MapAsync[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], ar
 	}
 	err := chunks(p, fn.Name(), args, o.chunk, func(off int, run []A, enc []byte) error {
 		wg.Add(1)
-		t := p.newTask(ctx, fn.Name(), enc, func(parts [][]byte, err error) {
+		// The task runs under the caller's context, which kills its
+		// worker if it ends mid-task; a failure of another chunk only
+		// drops it if no worker has taken it yet (Python lets the
+		// chunks that run finish).
+		t := p.newTask(parent, fn.Name(), enc, func(parts [][]byte, err error) {
 			defer wg.Done()
 			if err == nil {
 				var rs []R
@@ -272,6 +284,7 @@ func MapAsync[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], ar
 			}
 			fail(off, err)
 		})
+		t.drop = ctx
 		return p.submit(ctx, t) // a task that fails to submit reports it too
 	})
 	if err != nil {

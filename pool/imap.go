@@ -14,7 +14,8 @@ import (
 // its own, only as far ahead as the workers can hold (four chunks per
 // worker, plus three), so args may be endless; it has stopped reading
 // args when the loop ends. An error ends the iteration after being
-// yielded; stopping the loop early cancels the tasks in flight. Chunks
+// yielded. Stopping the loop early drops the tasks that no worker has
+// taken; those running finish, unheard. ctx cancels them all. Chunks
 // are of one argument unless ChunkSize says otherwise.
 func IMap[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], args iter.Seq[A], opts ...CallOption) iter.Seq2[R, error] {
 	return imap(ctx, p, fn, args, true, opts)
@@ -44,6 +45,7 @@ func imap[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], args i
 			yield(zero, errors.New("pool: chunk size must be positive"))
 			return
 		}
+		parent := ctx
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		// At most window batches are read ahead of the loop: those the
@@ -56,7 +58,7 @@ func imap[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], args i
 		feederDone := make(chan struct{})
 		go func() {
 			defer close(feederDone)
-			n, failed := 0, false
+			n, off, failed := 0, 0, false
 			submit := func(run []A) bool {
 				select {
 				case sem <- struct{}{}:
@@ -75,7 +77,8 @@ func imap[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], args i
 				if ordered {
 					inOrder <- b
 				}
-				t, err := newCall(ctx, p, fn, run, end)
+				t, err := newCall(parent, ctx, p, fn, off, run, end)
+				off += len(run)
 				if err != nil {
 					end(nil, err)
 					return false

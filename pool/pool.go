@@ -225,9 +225,12 @@ func (p *Pool) shutdown(ctx context.Context, kill bool) error {
 	if kill {
 		p.drain(ErrClosed) // what a submit raced in
 	}
+	// Reported once: a Terminate after a Join has nothing to add.
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.startErr
+	err := p.startErr
+	p.startErr = nil
+	return err
 }
 
 // submit hands t to the workers, waiting while InFlight tasks wait for a
@@ -269,8 +272,9 @@ type task struct {
 	p     *Pool
 	id    uint64
 	fn    string
-	msg   []byte // the task message
-	ctx   context.Context
+	msg   []byte                          // the task message
+	ctx   context.Context                 // cancels the task, killing its worker if it runs
+	drop  context.Context                 // if not nil, drops the task before it is sent once done
 	done  func(parts [][]byte, err error) // called once, when the task ends
 	parts [][]byte                        // the results received so far
 
@@ -392,7 +396,10 @@ func (w *worker) sendLoop() {
 	max := w.p.o.maxMessage
 	for sent := 0; w.p.o.maxTasks == 0 || sent < w.p.o.maxTasks; {
 		w.mu.Lock()
-		full, quick := w.messages >= w.depth, w.depth > 1
+		// Quick while the last task was, and the one running, if any, has
+		// not run long yet: a worker stuck in a long task gets no more.
+		quick := w.depth > 1 && (len(w.out) == 0 || time.Since(later(w.out[0].sent, w.lastAnswer)) < quickTask)
+		full := w.messages >= 2 || (!quick && w.messages >= 1)
 		w.mu.Unlock()
 		if full {
 			select {
@@ -412,6 +419,10 @@ func (w *worker) sendLoop() {
 			}
 			if err := t.ctx.Err(); err != nil {
 				t.finish(nil, err)
+				return false
+			}
+			if t.drop != nil && t.drop.Err() != nil {
+				t.finish(nil, context.Canceled)
 				return false
 			}
 			t.stopWatch = context.AfterFunc(t.ctx, func() { w.cancel(t) })

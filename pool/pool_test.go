@@ -202,6 +202,15 @@ func TestTaskErrors(t *testing.T) {
 	if !errors.As(err, &te) || te.Index != 37 {
 		t.Fatalf("Map with job 37 failing = %v, want its TaskError", err)
 	}
+	var ierr error
+	for _, err := range pool.IMap(ctx, p, work, slices.Values(jobs), pool.ChunkSize(5)) {
+		if err != nil {
+			ierr = err
+		}
+	}
+	if !errors.As(ierr, &te) || te.Index != 37 {
+		t.Fatalf("IMap with job 37 failing = %v, want its TaskError", ierr)
+	}
 	// The workers go on.
 	if a, err := pool.Apply(ctx, p, work, job{N: 3}); err != nil || a.N != 3 {
 		t.Fatalf("Apply after failures = %v, %v", a, err)
@@ -276,6 +285,9 @@ func TestExecutor(t *testing.T) {
 	}
 	// Shutdown with cancelPending: the slow task's worker is killed by
 	// Terminate below; tasks queued behind the busy workers are cancelled.
+	slow2 := pool.Submit(ctx, p, work, job{Sleep: time.Minute})
+	time.Sleep(20 * time.Millisecond) // both workers are well into a long task
+	_ = slow2
 	var queued []*pool.Future[answer]
 	for range 20 {
 		queued = append(queued, pool.Submit(ctx, p, work, job{Sleep: time.Minute}))
