@@ -13,6 +13,10 @@
 // A workload with a Consumer is a pipeline, such as a queue: Run starts as
 // many consumers as producers, and an operation is one item passed from a
 // producer to a consumer.
+//
+// A workload with a Drive is driven by the measuring process, which
+// hands its operations to P processes of its own, such as a pool's
+// workers: Run lets it start them untimed and times its run.
 package bench
 
 import (
@@ -50,6 +54,15 @@ type Workload struct {
 	// take exactly n items, and a loop that fails must make the others
 	// end too (a queue's by closing it), so that none waits for ever.
 	Consumer func(seg *shm.Segment) (loop func(n int) error, cleanup func(), err error)
+	// Drive, if not nil, makes the measuring process do the operations,
+	// through procs processes that Drive starts itself (a pool's
+	// workers), instead of Run starting processes that each loop; Setup,
+	// Prepare and Consumer are then unused. Drive gets ready untimed
+	// (processes started, warmed up), and Run times run, which must do
+	// ops operations in all. Run calls stop once Drive has succeeded,
+	// whether or not run does: it must end every process and goroutine
+	// Drive started. ctx is Run's, for run too.
+	Drive func(ctx context.Context, procs, ops int) (run func() error, stop func() error, err error)
 }
 
 var workloads = struct {
@@ -134,6 +147,8 @@ func prepare(seg *shm.Segment, name string, consumer bool) (func(int) error, fun
 		return nil, nil, fmt.Errorf("bench: workload %q has no consumer", name)
 	case consumer:
 		return w.Consumer(seg)
+	case w.Prepare == nil:
+		return nil, nil, fmt.Errorf("bench: workload %q has no worker loop", name)
 	}
 	return w.Prepare(seg)
 }
@@ -144,6 +159,10 @@ func prepare(seg *shm.Segment, name string, consumer bool) (func(int) error, fun
 // goroutine (one producer and one consumer for a pipeline), which measures
 // the operation without process start-up or cross-process traffic. A
 // worker that fails ends the run with its error; the others are killed.
+//
+// A workload with a Drive does procs*n operations, n for each process as
+// with the others, driven by the measuring process; procs == 0 counts as
+// one, there being no process to drive without.
 func Run(ctx context.Context, name string, procs, n int) (Result, error) {
 	w := Lookup(name)
 	if w == nil {
@@ -151,6 +170,9 @@ func Run(ctx context.Context, name string, procs, n int) (Result, error) {
 	}
 	if procs < 0 || n < 0 {
 		return Result{}, fmt.Errorf("bench: %d processes of %d operations", procs, n)
+	}
+	if w.Drive != nil {
+		return runDriven(ctx, w, max(procs, 1), n)
 	}
 	seg, err := shm.CreateAnonymous(1 << 20)
 	if err != nil {
@@ -252,6 +274,27 @@ func joinAll(ctx context.Context, ps []*process.Process) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// runDriven times w's Drive with procs processes doing n operations each.
+func runDriven(ctx context.Context, w *Workload, procs, n int) (r Result, err error) {
+	ops := procs * n
+	run, stop, err := w.Drive(ctx, procs, ops)
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() {
+		if stopErr := stop(); stopErr != nil {
+			r, err = Result{}, errors.Join(err, stopErr)
+		}
+	}()
+	t0 := time.Now()
+	err = run()
+	elapsed := time.Since(t0)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Workload: w.Name, Procs: procs, Ops: int64(ops), Elapsed: elapsed}, nil
 }
 
 // runGoroutines runs the workload in g goroutines of this process (and g
