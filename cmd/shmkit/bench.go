@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -32,6 +33,9 @@ var benchWorkloads = []struct{ name, what string }{
 	{"queue.putget", "queue.Queue[int64], capacity 1024: Put, Get; processes"},
 	{"queue.batch", "queue.Queue[int64], capacity 1024: PutMany, GetMany of up to 64; processes"},
 	{"pipe.send", "queue.Pipe[int64], one way, capacity 256: Send, Recv; a pipe per pair of processes"},
+	{"pool.map", "pool.Map squaring ints, default chunks (len/(4·P)); this process drives P workers"},
+	{"pool.map1", "pool.Map squaring ints, ChunkSize(1): a task per item; this process drives P workers"},
+	{"pool.submit", "pool.Submit of an int to square, then Get of each; this process drives P workers"},
 }
 
 // benchResult is one cell of the table.
@@ -188,7 +192,7 @@ func printTable(out io.Writer, workloads []string, procs []int, results []benchR
 		fmt.Fprintf(tw, "%s\t", w)
 		for _, r := range results {
 			if r.Workload == w {
-				fmt.Fprintf(tw, "%.2f\t", r.MOpsPerS)
+				fmt.Fprintf(tw, "%s\t", figure(r.MOpsPerS))
 			}
 		}
 		fmt.Fprintln(tw)
@@ -197,7 +201,8 @@ func printTable(out io.Writer, workloads []string, procs []int, results []benchR
 		return err
 	}
 	fmt.Fprintln(out, "\ncolumns: number of processes P (goroutines for go.*); for go.chan and queue.*, P producers")
-	fmt.Fprintln(out, "and P more consumers, and an operation is one message put and got")
+	fmt.Fprintln(out, "and P more consumers, and an operation is one message put and got; for pool.*, P workers")
+	fmt.Fprintln(out, "of a pool, and an operation is one item sent and its result back")
 	for _, w := range benchWorkloads {
 		for _, sel := range workloads {
 			if sel == w.name {
@@ -206,4 +211,15 @@ func printTable(out io.Writer, workloads []string, procs []int, results []benchR
 		}
 	}
 	return nil
+}
+
+// figure formats a throughput in M ops/s with two decimals, or with two
+// significant digits below 0.1 (a pool's tasks, at tens of thousands a
+// second), where two decimals would leave one or none.
+func figure(m float64) string {
+	prec := 2
+	if m > 0 && m < 0.1 {
+		prec = 1 - int(math.Floor(math.Log10(m)))
+	}
+	return strconv.FormatFloat(m, 'f', prec, 64)
 }

@@ -23,8 +23,8 @@ func drawChart(path string, workloads []string, results []benchResult) error {
 		return fmt.Errorf("bench: chart %s: the name must end in .svg or .png", path)
 	}
 	p := plot.New()
-	p.Title.Text = "shmkit bench: counter, lock and queue contention"
-	p.X.Label.Text = "processes (goroutines for go.*; P producers and P consumers for queues)"
+	p.Title.Text = "shmkit bench: counter, lock, queue and pool contention"
+	p.X.Label.Text = "processes (goroutines for go.*; P producers and P consumers for queues; P workers for pools)"
 	p.Y.Label.Text = "total throughput, M ops/s"
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}

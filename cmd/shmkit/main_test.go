@@ -840,11 +840,11 @@ func TestUsage(t *testing.T) {
 func TestBench(t *testing.T) {
 	chart := filepath.Join(t.TempDir(), "c.svg")
 	code, out, errOut := shmkit(t, t.TempDir(), "bench", "-procs", "1,2", "-runs", "1", "-time", "5ms",
-		"-workloads", "raw.add,mutex.lock,go.mutex,queue.putget,queue.batch,pipe.send,go.chan", "-chart", chart, "-q")
+		"-workloads", "raw.add,mutex.lock,go.mutex,queue.putget,queue.batch,pipe.send,go.chan,pool.map,pool.map1,pool.submit", "-chart", chart, "-q")
 	if code != 0 {
 		t.Fatalf("bench exited %d: %s", code, errOut)
 	}
-	for _, w := range []string{"raw.add", "mutex.lock", "go.mutex", "queue.putget", "queue.batch", "pipe.send", "go.chan"} {
+	for _, w := range []string{"raw.add", "mutex.lock", "go.mutex", "queue.putget", "queue.batch", "pipe.send", "go.chan", "pool.map", "pool.map1", "pool.submit"} {
 		row := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(w) + `\s+[0-9.]+\s+[0-9.]+$`)
 		if !row.MatchString(out) {
 			t.Errorf("no table row with two figures for %s in:\n%s", w, out)
@@ -859,6 +859,25 @@ func TestBench(t *testing.T) {
 		args := append([]string{"bench", "-q", "-time", "1ms", "-procs", "1", "-workloads", "raw.add"}, bad...)
 		if code, _, _ := shmkit(t, t.TempDir(), args...); code == 0 {
 			t.Errorf("bench %v succeeded", bad)
+		}
+	}
+}
+
+func TestFigure(t *testing.T) {
+	for _, tc := range []struct {
+		m    float64
+		want string
+	}{
+		{123.456, "123.46"},
+		{5.312, "5.31"},
+		{0.512, "0.51"},
+		{0.1, "0.10"},
+		{0.0528, "0.053"},
+		{0.00528, "0.0053"},
+		{0, "0.00"},
+	} {
+		if got := figure(tc.m); got != tc.want {
+			t.Errorf("figure(%v) = %q, want %q", tc.m, got, tc.want)
 		}
 	}
 }
