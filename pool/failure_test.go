@@ -35,9 +35,11 @@ func TestWorkerKilled(t *testing.T) {
 		for trial := range trials {
 			hit += killTrial(t, trial, retries)
 		}
-		// A kill lands between two tasks (a few microseconds of every
-		// 3 ms) only rarely.
-		if retries == 0 && hit < trials*3/4 {
+		// A kill lands between two tasks (the worker waits a round trip
+		// to the parent between them: microseconds of every 3 ms, but a
+		// millisecond on a loaded machine under -race) less often than
+		// on one.
+		if retries == 0 && hit < trials/2 {
 			t.Errorf("only %d of %d kills failed the task the worker ran", hit, trials)
 		}
 	}
