@@ -162,7 +162,7 @@ func newCall[A, R any](ctx, drop context.Context, p *Pool, fn *process.Func[A, R
 // encodeArgs returns the Wire encoding of args, or ErrTooLarge if it does
 // not fit in a task message.
 func encodeArgs[A any](p *Pool, fn string, args []A) ([]byte, error) {
-	b, err := funcs.Wire.Marshal(args)
+	b, err := funcs.EncodeSlice(args)
 	if err != nil && !errors.Is(err, codec.ErrTooLarge) {
 		return nil, fmt.Errorf("pool: encode arguments of %s: %w", fn, err)
 	}
@@ -176,8 +176,8 @@ func encodeArgs[A any](p *Pool, fn string, args []A) ([]byte, error) {
 func decodeResults[R any](fn string, parts [][]byte, n int) ([]R, error) {
 	rs := make([]R, 0, n)
 	for _, part := range parts {
-		var some []R
-		if err := funcs.Wire.Unmarshal(part, &some); err != nil {
+		some, err := funcs.DecodeSlice[R](part)
+		if err != nil {
 			return nil, fmt.Errorf("pool: decode results of %s: %w", fn, err)
 		}
 		rs = append(rs, some...)

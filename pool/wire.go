@@ -9,12 +9,14 @@ import (
 // (queue.Pipe[[]byte]), little-endian. A task message holds one or more
 // task records; a result message one result record:
 //
-//	task:   id uint64 | name length uint16 | arguments length uint32 | name | arguments (Wire []A)
+//	task:   id uint64 | name length uint16 | arguments length uint32 | name | arguments
 //	result: id uint64 | status uint8 | count uint32 | index uint32 | payload
 //
-// A task carries a batch of arguments for one registered function. Its
-// results come back in one or more result messages, each carrying count
-// results (Wire []R) in order, all of status partial but the last, of
+// A task carries a batch of arguments for one registered function, a []A
+// encoded by funcs.EncodeSlice (its memory for a fixed-size A without
+// pointers, else CBOR). Its results come back in one or more result
+// messages, each carrying count results (a []R, encoded the same way) in
+// order, all of status partial but the last, of
 // status ok; or, after any partial ones, a message of status failed or
 // panicked, whose index is the argument that failed and whose payload is
 // the error text (and, for a panic, a NUL and the stack). A worker runs

@@ -65,8 +65,8 @@ func Register[A, R any](name string, f func(ctx context.Context, arg A) (R, erro
 		return b, nil
 	}
 	funcs.Register(name, func(ctx context.Context, args []byte, max int, done *int, emit func([]byte, int) error) (int, error) {
-		var as []A
-		if err := wire.Unmarshal(args, &as); err != nil {
+		as, err := funcs.DecodeSlice[A](args)
+		if err != nil {
 			return 0, fmt.Errorf("process: decode arguments of %s: %w", name, err)
 		}
 		rs := make([]R, len(as))
@@ -91,13 +91,14 @@ func Register[A, R any](name string, f func(ctx context.Context, arg A) (R, erro
 	return &Func[A, R]{name: name}
 }
 
-// emitResults hands rs to emit as Wire encodings of consecutive runs of
-// at most max bytes each, halving a run that does not fit. It returns the
+// emitResults hands rs to emit as encodings (funcs.EncodeSlice) of
+// consecutive runs of at most max bytes each, halving a run that does not
+// fit. It returns the
 // index of a result that alone takes more than max, with an error.
 func emitResults[R any](name string, rs []R, max int, emit func([]byte, int) error) (int, error) {
 	var emitFrom func(off int, rs []R) (int, error)
 	emitFrom = func(off int, rs []R) (int, error) {
-		b, err := wire.Marshal(rs)
+		b, err := funcs.EncodeSlice(rs)
 		if err == nil && len(b) <= max {
 			return 0, emit(b, len(rs))
 		}

@@ -2,9 +2,10 @@
 // registered with process.Register: a pool's worker runs a registered
 // function over a batch of arguments without a process per call.
 //
-// Arguments and results are encoded with Wire, the codec process uses
-// between a parent and its workers, so that a batch is bound by the same
-// limits as one call.
+// Batches of arguments and results are encoded by EncodeSlice: as their
+// memory for fixed-size types without pointers, else with Wire, the codec
+// process uses between a parent and its workers, so that a batch is bound
+// by the same limits as one call.
 package funcs
 
 import (
@@ -37,10 +38,10 @@ var Wire = func() *codec.Codec {
 	return c
 }()
 
-// Batch runs a registered function on each argument of args, the Wire
-// encoding of a []A, in order, and hands the results to emit, as the Wire
-// encodings of consecutive runs of the []R, each at most max bytes (a
-// result that alone takes more fails the batch). It stops at the first
+// Batch runs a registered function on each argument of args, the
+// encoding of a []A (EncodeSlice), in order, and hands the results to
+// emit, as the encodings of consecutive runs of the []R, each at most max
+// bytes (a result that alone takes more fails the batch). It stops at the first
 // argument whose call fails, returning the error and the index of that
 // argument; *done counts the calls that returned, for a caller that
 // recovers a panic and wants its index.
