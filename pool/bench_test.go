@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit/pool"
+	"github.com/shmkit/shmkit/process"
 )
 
 // python runs testdata/mp_pool.py's workload what with n and returns the
@@ -130,4 +131,73 @@ func BenchmarkPool(b *testing.B) {
 		b.ReportMetric(float64(med.Microseconds())/1000, "median-ms")
 		b.ReportMetric(py.Seconds()/med.Seconds(), "x-python")
 	})
+}
+
+// primeRange is a range of numbers [Lo, Hi) to count the primes of.
+type primeRange struct{ Lo, Hi int }
+
+var countPrimes = process.Register("pool_test.countPrimes", func(ctx context.Context, r primeRange) (int, error) {
+	n := 0
+	for x := max(r.Lo, 2); x < r.Hi; x++ {
+		prime := true
+		for d := 2; d*d <= x; d++ {
+			if x%d == 0 {
+				prime = false
+				break
+			}
+		}
+		if prime {
+			n++
+		}
+	}
+	return n, nil
+})
+
+// primesOn counts the primes below 2 000 000 in 100 ranges on a warm pool
+// of the given workers and returns the time, without the pool's start.
+func primesOn(b *testing.B, workers int) time.Duration {
+	ctx := context.Background()
+	p, err := pool.New(ctx, pool.Workers(workers))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Terminate()
+	// Warm every worker: one tiny range each, at the same time.
+	warm := make([]primeRange, workers)
+	for i := range warm {
+		warm[i] = primeRange{0, 1000}
+	}
+	if _, err := pool.Map(ctx, p, countPrimes, warm, pool.ChunkSize(1)); err != nil {
+		b.Fatal(err)
+	}
+	const limit, parts = 2_000_000, 100
+	rs := make([]primeRange, parts)
+	for i := range rs {
+		rs[i] = primeRange{i * limit / parts, (i + 1) * limit / parts}
+	}
+	t0 := time.Now()
+	counts, err := pool.Map(ctx, p, countPrimes, rs, pool.ChunkSize(1))
+	d := time.Since(t0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	total := 0
+	for _, c := range counts {
+		total += c
+	}
+	if total != 148933 {
+		b.Fatalf("%d primes below %d, want 148933", total, limit)
+	}
+	return d
+}
+
+// BenchmarkPrimes: the CPU-bound job of examples/primes on 2 workers
+// against 1 worker in the same run (x-1worker is the speed-up).
+func BenchmarkPrimes(b *testing.B) {
+	for range b.N {
+		one := primesOn(b, 1)
+		two := primesOn(b, 2)
+		b.ReportMetric(one.Seconds()/two.Seconds(), "x-1worker")
+		b.ReportMetric(float64(two.Milliseconds()), "ms-2workers")
+	}
 }

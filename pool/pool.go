@@ -88,6 +88,7 @@ type Pool struct {
 	startErr error          // the last failure to start a replacement
 
 	submitted, succeeded, failed atomic.Int64
+	idle                         atomic.Int32 // workers with no task sent and unanswered
 }
 
 // New starts a pool of worker processes: copies of the program, which must
@@ -375,6 +376,7 @@ func (p *Pool) startWorker() (err error) {
 		return ErrClosed
 	}
 	p.workers[w] = struct{}{}
+	p.idle.Add(1)
 	p.mu.Unlock()
 	p.loops.Add(2)
 	go w.sendLoop()
@@ -394,12 +396,18 @@ func (w *worker) sendLoop() {
 		buf    []byte
 	)
 	max := w.p.o.maxMessage
+send:
 	for sent := 0; w.p.o.maxTasks == 0 || sent < w.p.o.maxTasks; {
 		w.mu.Lock()
 		// Quick while the last task was, and the one running, if any, has
 		// not run long yet: a worker stuck in a long task gets no more.
 		quick := w.depth > 1 && (len(w.out) == 0 || time.Since(later(w.out[0].sent, w.lastAnswer)) < quickTask)
-		full := w.messages >= 2 || (!quick && w.messages >= 1)
+		// A slow worker is sent a second task, to start as soon as it
+		// ends the first rather than a round trip to this process
+		// later, only while every worker is busy: then no other could
+		// have taken it sooner.
+		full := w.messages >= 2 || (!quick && w.messages >= 1 && w.p.idle.Load() > 0)
+		prefetch := !quick && w.messages >= 1
 		w.mu.Unlock()
 		if full {
 			select {
@@ -434,6 +442,18 @@ func (w *worker) sendLoop() {
 		for len(bundle) == 0 {
 			select {
 			case t := <-w.p.pending:
+				if prefetch && w.p.idle.Load() > 0 {
+					// A worker fell idle while this one waited to
+					// queue a task behind its running one: the task
+					// is the idle worker's.
+					go w.p.requeue(t)
+					select {
+					case <-w.room:
+					case <-w.dead:
+						return
+					}
+					continue send
+				}
 				if take(t) {
 					bundle, buf = append(bundle, t), append(buf, t.msg...)
 				}
@@ -441,8 +461,12 @@ func (w *worker) sendLoop() {
 				return
 			}
 		}
+		// A fair share of what waits, so that the tasks of a call are
+		// spread over the workers even when they are slower than the
+		// ones before them.
+		most := min(bundleMax, 1+len(w.p.pending)/w.p.o.workers)
 	gather:
-		for quick && len(bundle) < bundleMax && (w.p.o.maxTasks == 0 || sent+len(bundle) < w.p.o.maxTasks) {
+		for quick && len(bundle) < most && (w.p.o.maxTasks == 0 || sent+len(bundle) < w.p.o.maxTasks) {
 			select {
 			case t := <-w.p.pending:
 				if !take(t) {
@@ -472,7 +496,7 @@ func (w *worker) sendLoop() {
 			t.sent, t.lastOfMessage = now, false
 		}
 		bundle[len(bundle)-1].lastOfMessage = true
-		w.out = append(w.out, bundle...)
+		w.setOut(append(w.out, bundle...))
 		w.messages++
 		w.mu.Unlock()
 		sent += len(bundle)
@@ -482,7 +506,7 @@ func (w *worker) sendLoop() {
 			var back []*task
 			if n, k := len(w.out), len(bundle); n >= k && w.out[n-k] == bundle[0] {
 				back = append(back, w.out[n-k:]...)
-				w.out = w.out[:n-k]
+				w.setOut(w.out[:n-k])
 			}
 			w.mu.Unlock()
 			for _, t := range append(back, carry) {
@@ -496,6 +520,18 @@ func (w *worker) sendLoop() {
 	if carry != nil {
 		w.giveBack(carry)
 	}
+}
+
+// setOut replaces w.out, which w.mu guards, keeping the count of idle
+// workers.
+func (w *worker) setOut(out []*task) {
+	switch {
+	case len(w.out) == 0 && len(out) > 0:
+		w.p.idle.Add(-1)
+	case len(w.out) > 0 && len(out) == 0:
+		w.p.idle.Add(1)
+	}
+	w.out = out
 }
 
 // giveBack returns t, which w took and never started, to the other
@@ -553,7 +589,7 @@ func (w *worker) recvLoop() {
 			w.mu.Unlock()
 			continue
 		}
-		w.out = w.out[1:]
+		w.setOut(w.out[1:])
 		// The worker started t when it arrived or when it answered the
 		// task before, whichever was later.
 		now := time.Now()
@@ -611,6 +647,9 @@ func cutNUL(b []byte) (string, string, bool) {
 func (w *worker) exit(why error) {
 	w.mu.Lock()
 	out := w.out
+	if len(out) == 0 {
+		w.p.idle.Add(-1)
+	}
 	w.out = nil
 	close(w.dead)
 	w.mu.Unlock()
