@@ -395,7 +395,7 @@ func (w *worker) sendLoop() {
 		bundle []*task
 		buf    []byte
 	)
-	max := w.p.o.maxMessage
+	maxMsg := w.p.o.maxMessage
 send:
 	for sent := 0; w.p.o.maxTasks == 0 || sent < w.p.o.maxTasks; {
 		w.mu.Lock()
@@ -461,10 +461,11 @@ send:
 				return
 			}
 		}
-		// A fair share of what waits, so that the tasks of a call are
+		// A fair share of what waits (or 16, whose cost at quick
+		// tasks' speed is small), so that the tasks of a call are
 		// spread over the workers even when they are slower than the
 		// ones before them.
-		most := min(bundleMax, 1+len(w.p.pending)/w.p.o.workers)
+		most := min(bundleMax, max(16, 1+len(w.p.pending)/w.p.o.workers))
 	gather:
 		for quick && len(bundle) < most && (w.p.o.maxTasks == 0 || sent+len(bundle) < w.p.o.maxTasks) {
 			select {
@@ -472,7 +473,7 @@ send:
 				if !take(t) {
 					continue
 				}
-				if len(buf)+len(t.msg) > max {
+				if len(buf)+len(t.msg) > maxMsg {
 					carry = t
 					break gather
 				}
