@@ -44,6 +44,7 @@ func TestExamples(t *testing.T) {
 		{"queuesum", checkQueueSum},
 		{"joinable", checkJoinable},
 		{"pipe", checkPipe},
+		{"progress", checkProgress},
 		{"poolmap", checkPoolMap},
 		{"executor", checkExecutor},
 		{"primes", checkPrimes},
@@ -348,4 +349,9 @@ func checkPrimes(t *testing.T, lines []string, pid int) {
 	if x, err := strconv.ParseFloat(m[1], 64); err != nil || x <= 0 {
 		t.Errorf("speed-up %s, want a positive number", m[1])
 	}
+}
+
+func checkProgress(t *testing.T, lines []string, pid int) {
+	// Standard error is not a terminal here: no bar, only the result.
+	checkLines(t, lines, []string{"400 tasks: 400 succeeded, 0 failed", "33860 primes below 400000"})
 }
