@@ -63,6 +63,14 @@
 //     a deadline on the context is a per-task timeout.
 //   - Workers are daemons: a parent killed with SIGKILL leaves none.
 //
+// # Per-worker state
+//
+// Initializer runs a registered function once in each worker before its
+// first task, as Python's initializer does: what it keeps in package-level
+// variables (a segment it opened, a connection) is that worker's, and the
+// tasks the worker runs use it. Workers never share memory unless they
+// map a segment.
+//
 // # Lifecycle
 //
 // Close stops new calls; Join closes the pool, waits for its tasks and

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shmkit/shmkit/internal/funcs"
 	"github.com/shmkit/shmkit/process"
 	"github.com/shmkit/shmkit/queue"
 	"github.com/shmkit/shmkit/shm"
@@ -41,6 +42,9 @@ type options struct {
 	maxMessage int
 	inFlight   int
 	retries    int
+	initFunc   string
+	initArg    []byte
+	initErr    error
 }
 
 // Workers sets the number of worker processes (default runtime.NumCPU()).
@@ -70,6 +74,23 @@ func InFlight(n int) Option { return func(o *options) { o.inFlight = n } }
 // time. A task killed for its context is not retried.
 func Retries(n int) Option { return func(o *options) { o.retries = n } }
 
+// Initializer makes every worker run fn(arg) once, when it starts and
+// before its first task: Python's initializer and initargs. A worker is a
+// process of its own, so what fn keeps in package-level variables (an
+// opened segment, a connection) is that worker's state, which the tasks it
+// runs then use. A worker whose initializer fails exits; the pool starts
+// no more workers, and once none is left its tasks fail with the
+// initializer's error (a *TaskError with Func set to fn's name).
+func Initializer[A any](fn *process.Func[A, struct{}], arg A) Option {
+	b, err := funcs.EncodeSlice([]A{arg})
+	return func(o *options) {
+		o.initFunc, o.initArg, o.initErr = fn.Name(), b, err
+		if err != nil {
+			o.initErr = fmt.Errorf("pool: encode the argument of initializer %s: %w", fn.Name(), err)
+		}
+	}
+}
+
 // Pool is a pool of worker processes that run registered functions
 // (process.Register) on the arguments of calls such as Map, Apply and
 // Submit. Its methods and the calls may be used from any goroutine.
@@ -86,6 +107,7 @@ type Pool struct {
 	tasks    sync.WaitGroup // tasks submitted and not finished
 	loops    sync.WaitGroup // the goroutines of every worker
 	startErr error          // the last failure to start a replacement
+	initErr  error          // the initializer's failure: no more workers
 
 	submitted, succeeded, failed atomic.Int64
 	idle                         atomic.Int32 // workers with no task sent and unanswered
@@ -111,6 +133,8 @@ func New(ctx context.Context, opts ...Option) (*Pool, error) {
 		return nil, fmt.Errorf("pool: InFlight %d is negative", o.inFlight)
 	case o.retries < 0:
 		return nil, fmt.Errorf("pool: Retries %d is negative", o.retries)
+	case o.initErr != nil:
+		return nil, o.initErr
 	}
 	if o.inFlight == 0 {
 		o.inFlight = DefaultInFlight
@@ -188,6 +212,18 @@ func (p *Pool) Terminate() error {
 	return p.shutdown(context.Background(), true)
 }
 
+// failAll ends a pool that has no worker and will start none (its
+// initializer failed): every task not finished, and every later call,
+// fails with the initializer's error.
+func (p *Pool) failAll() {
+	p.mu.Lock()
+	err := p.initErr
+	p.closed = true
+	p.mu.Unlock()
+	p.drain(err)
+	p.Terminate()
+}
+
 // drain fails, with err, the tasks that no worker has taken.
 func (p *Pool) drain(err error) {
 	for {
@@ -239,8 +275,14 @@ func (p *Pool) shutdown(ctx context.Context, kill bool) error {
 func (p *Pool) submit(ctx context.Context, t *task) error {
 	p.mu.Lock()
 	if p.closed {
+		err := p.initErr
+		if err == nil {
+			err = ErrClosed
+		}
+		p.tasks.Add(1) // finish counts it out
 		p.mu.Unlock()
-		return ErrClosed
+		t.finish(nil, err)
+		return err
 	}
 	p.tasks.Add(1)
 	p.mu.Unlock()
@@ -358,7 +400,8 @@ func (p *Pool) startWorker() (err error) {
 	if err != nil {
 		return fmt.Errorf("pool: %w", err)
 	}
-	proc, err := workerFunc.Start(workerArgs{MaxMessage: p.o.maxMessage}, process.Segments(seg), process.Daemon())
+	proc, err := workerFunc.Start(workerArgs{MaxMessage: p.o.maxMessage, InitFunc: p.o.initFunc, InitArg: p.o.initArg},
+		process.Segments(seg), process.Daemon())
 	if err != nil {
 		pipe.Close()
 		return fmt.Errorf("pool: start a worker: %w", err)
@@ -576,6 +619,13 @@ func (w *worker) recvLoop() {
 		if r, err = parseResult(m); err != nil {
 			break
 		}
+		if r.id == 0 {
+			// The initializer failed: no worker will do better.
+			v, stack, _ := cutNUL(r.payload)
+			w.p.initFailed(&TaskError{Func: w.p.o.initFunc, Err: v, Stack: stack})
+			err = io.EOF
+			break
+		}
 		w.mu.Lock()
 		if len(w.out) == 0 || w.out[0].id != r.id {
 			w.mu.Unlock()
@@ -682,10 +732,24 @@ func (w *worker) exit(why error) {
 	w.seg.Close()
 	w.p.mu.Lock()
 	delete(w.p.workers, w)
-	replace := !w.p.quitting
+	replace := !w.p.quitting && w.p.initErr == nil
+	none := len(w.p.workers) == 0 && w.p.initErr != nil
 	w.p.mu.Unlock()
-	if replace {
+	switch {
+	case replace:
 		w.p.replace()
+	case none:
+		go w.p.failAll()
+	}
+}
+
+// initFailed records that the initializer failed, with err: the pool
+// starts no more workers and, once none is left, fails its tasks with err.
+func (p *Pool) initFailed(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.initErr == nil {
+		p.initErr = err
 	}
 }
 

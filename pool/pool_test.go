@@ -307,3 +307,56 @@ func TestExecutor(t *testing.T) {
 		t.Fatalf("Shutdown(cancelPending) cancelled %d of 20 queued tasks", cancelled)
 	}
 }
+
+// initState is what the initializer leaves in each worker process.
+var initState string
+
+var setUp = process.Register("pool_test.setUp", func(ctx context.Context, s string) (struct{}, error) {
+	if s == "fail" {
+		return struct{}{}, errors.New("cannot set up")
+	}
+	initState = fmt.Sprintf("%s in %d", s, os.Getpid())
+	return struct{}{}, nil
+})
+
+var state = process.Register("pool_test.state", func(ctx context.Context, _ int) (string, error) {
+	return initState, nil
+})
+
+func TestInitializer(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, pool.Workers(2), pool.Initializer(setUp, "ready"))
+	got, err := pool.Map(ctx, p, state, make([]int, 20), pool.ChunkSize(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range got {
+		if !strings.HasPrefix(s, "ready in ") {
+			t.Fatalf("a task saw the state %q", s)
+		}
+	}
+
+	bad := newPool(t, pool.Workers(2), pool.Initializer(setUp, "fail"))
+	var te *pool.TaskError
+	if _, err := pool.Apply(ctx, bad, state, 0); !errors.As(err, &te) || te.Func != "pool_test.setUp" || te.Err != "cannot set up" {
+		t.Fatalf("Apply on a pool whose initializer fails = %v", err)
+	}
+	if _, err := pool.Map(ctx, bad, state, make([]int, 5)); !errors.As(err, &te) {
+		t.Fatalf("Map on a pool whose initializer failed = %v", err)
+	}
+	shmtest.WaitUntil(t, "no workers left", func() bool { return bad.Stats().Workers == 0 })
+}
+
+func TestMapAfterClose(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, pool.Workers(1))
+	p.Close()
+	if _, err := pool.Map(ctx, p, square, []int{1, 2, 3}); !errors.Is(err, pool.ErrClosed) {
+		t.Fatalf("Map after Close = %v, want ErrClosed", err)
+	}
+	for _, err := range pool.IMap(ctx, p, square, slices.Values([]int{1})) {
+		if !errors.Is(err, pool.ErrClosed) {
+			t.Fatalf("IMap after Close yielded %v, want ErrClosed", err)
+		}
+	}
+}

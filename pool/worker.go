@@ -21,6 +21,8 @@ const (
 // workerArgs is what a worker process is started with.
 type workerArgs struct {
 	MaxMessage int
+	InitFunc   string // the initializer's registered name, or empty
+	InitArg    []byte // its argument, as a one-element slice (funcs.EncodeSlice)
 }
 
 // workerFunc is the loop every pool worker runs.
@@ -51,6 +53,18 @@ func runWorker(ctx context.Context, a workerArgs) (int, error) {
 	send := func(r result) error {
 		out = appendResult(out[:0], r)
 		return pipe.Send(ctx, out)
+	}
+	if a.InitFunc != "" {
+		// The initializer's failure is this worker's last word, as the
+		// answer to task 0, which no task has.
+		if r := runTask(ctx, a.InitFunc, a.InitArg, a.MaxMessage-resultHeader, func([]byte, int) error { return nil }); r.status != statusOK {
+			r.id, r.index = 0, 0
+			if len(r.payload) > a.MaxMessage-resultHeader {
+				r.payload = r.payload[:a.MaxMessage-resultHeader]
+			}
+			send(r)
+			return 0, fmt.Errorf("pool: initializer %s failed", a.InitFunc)
+		}
 	}
 	// run runs one task. Each part of its results is sent when the next
 	// is ready, so that the last goes with the task's status: one
