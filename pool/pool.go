@@ -208,7 +208,7 @@ func (p *Pool) Terminate() error {
 		close(p.stop)
 	}
 	p.mu.Unlock()
-	p.drain(ErrClosed)
+	p.drain(p.closedErr())
 	return p.shutdown(context.Background(), true)
 }
 
@@ -260,7 +260,7 @@ func (p *Pool) shutdown(ctx context.Context, kill bool) error {
 		return ctx.Err()
 	}
 	if kill {
-		p.drain(ErrClosed) // what a submit raced in
+		p.drain(p.closedErr()) // what a submit raced in
 	}
 	// Reported once: a Terminate after a Join has nothing to add.
 	p.mu.Lock()
@@ -275,10 +275,7 @@ func (p *Pool) shutdown(ctx context.Context, kill bool) error {
 func (p *Pool) submit(ctx context.Context, t *task) error {
 	p.mu.Lock()
 	if p.closed {
-		err := p.initErr
-		if err == nil {
-			err = ErrClosed
-		}
+		err := p.closedErrLocked()
 		p.tasks.Add(1) // finish counts it out
 		p.mu.Unlock()
 		t.finish(nil, err)
@@ -289,13 +286,15 @@ func (p *Pool) submit(ctx context.Context, t *task) error {
 	p.submitted.Add(1)
 	select {
 	case p.pending <- t:
+		p.drainIfStopped()
 		return nil
 	case <-ctx.Done():
 		t.finish(nil, ctx.Err())
 		return ctx.Err()
 	case <-p.stop:
-		t.finish(nil, ErrClosed)
-		return ErrClosed
+		err := p.closedErr()
+		t.finish(nil, err)
+		return err
 	}
 }
 
@@ -304,8 +303,20 @@ func (p *Pool) submit(ctx context.Context, t *task) error {
 func (p *Pool) requeue(t *task) {
 	select {
 	case p.pending <- t:
+		p.drainIfStopped()
 	case <-p.stop:
-		t.finish(nil, ErrClosed)
+		t.finish(nil, p.closedErr())
+	}
+}
+
+// drainIfStopped fails what waits for a worker if the pool has been
+// terminated: a task put in pending as Terminate drained it (select
+// chooses at random among ready cases) would otherwise wait for ever.
+func (p *Pool) drainIfStopped() {
+	select {
+	case <-p.stop:
+		p.drain(p.closedErr())
+	default:
 	}
 }
 
@@ -608,11 +619,27 @@ func (w *worker) cancel(t *task) {
 // settles the tasks it had and replaces it.
 func (w *worker) recvLoop() {
 	defer w.p.loops.Done()
+	// The pipe tells a dead worker only once it has opened its end; one
+	// that dies before (or never gets there) ends the wait through its
+	// process. What it sent is received first: Recv looks before it
+	// waits.
+	exited, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() {
+		select {
+		case <-w.proc.Done():
+			stop()
+		case <-exited.Done():
+		}
+	}()
 	answered := 0
 	var err error
 	for {
 		var m []byte
-		if m, err = w.pipe.Recv(context.Background()); err != nil {
+		if m, err = w.pipe.Recv(exited); err != nil {
+			if errors.Is(err, context.Canceled) {
+				err = fmt.Errorf("pool: worker %d exited: %w", w.proc.Pid(), queue.ErrPeerDied)
+			}
 			break
 		}
 		var r result
@@ -716,7 +743,7 @@ func (w *worker) exit(why error) {
 	for _, t := range out {
 		select {
 		case <-w.p.stop:
-			t.finish(nil, ErrClosed)
+			t.finish(nil, w.p.closedErr())
 			continue
 		default:
 		}
@@ -741,6 +768,21 @@ func (w *worker) exit(why error) {
 	case none:
 		go w.p.failAll()
 	}
+}
+
+// closedErr is what the tasks of a closed or terminated pool fail with:
+// ErrClosed, or the initializer's error if that is why.
+func (p *Pool) closedErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closedErrLocked()
+}
+
+func (p *Pool) closedErrLocked() error {
+	if p.initErr != nil {
+		return p.initErr
+	}
+	return ErrClosed
 }
 
 // initFailed records that the initializer failed, with err: the pool
