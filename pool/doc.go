@@ -40,10 +40,15 @@
 // the parent and a cell naming the task it runs. Tasks wait in the pool
 // (at most InFlight of them: a call that submits more waits) until a
 // worker is free. A worker whose tasks are quick (under 200 µs) is sent
-// up to four ahead, so that it never waits between them; otherwise one at
-// a time, so that no task waits behind a long one while another worker is
-// idle. A worker answers its tasks in order. IMap reads its input only a
-// few chunks ahead of the workers, so an endless input is fine.
+// them in bundles (up to 64 in one message, a fair share of those
+// waiting), two messages ahead, so that one wake-up carries many tasks
+// and it never waits between them. A worker whose tasks are slow is sent
+// one at a time, and a second to start right after the one it runs only
+// while every worker is busy, so that no task waits behind a long one
+// while another worker is idle (a bundle sent to a quick worker can still
+// meet a task that turns out slow). A worker answers its tasks in order.
+// IMap reads its input only a few chunks ahead of the workers, so an
+// endless input is fine.
 //
 // # Failures
 //
