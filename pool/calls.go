@@ -143,7 +143,12 @@ func newCall[A, R any](ctx, drop context.Context, p *Pool, fn *process.Func[A, R
 	if err != nil {
 		return nil, err
 	}
-	t := p.newTask(ctx, fn.Name(), b, func(parts [][]byte, err error) {
+	return callTask(ctx, drop, p, fn, off, len(args), b, done), nil
+}
+
+// callTask is newCall for n arguments already encoded as enc.
+func callTask[A, R any](ctx, drop context.Context, p *Pool, fn *process.Func[A, R], off, n int, enc []byte, done func([]R, error)) *task {
+	t := p.newTask(ctx, fn.Name(), enc, func(parts [][]byte, err error) {
 		if err != nil {
 			var te *TaskError
 			if errors.As(err, &te) {
@@ -152,11 +157,11 @@ func newCall[A, R any](ctx, drop context.Context, p *Pool, fn *process.Func[A, R
 			done(nil, err)
 			return
 		}
-		rs, err := decodeResults[R](fn.Name(), parts, len(args))
+		rs, err := decodeResults[R](fn.Name(), parts, n)
 		done(rs, err)
 	})
 	t.drop = drop
-	return t, nil
+	return t
 }
 
 // encodeArgs returns the Wire encoding of args, or ErrTooLarge if it does
@@ -269,22 +274,14 @@ func MapAsync[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], ar
 		// worker if it ends mid-task; a failure of another chunk only
 		// drops it if no worker has taken it yet (Python lets the
 		// chunks that run finish).
-		t := p.newTask(parent, fn.Name(), enc, func(parts [][]byte, err error) {
+		t := callTask(parent, ctx, p, fn, off, len(run), enc, func(rs []R, err error) {
 			defer wg.Done()
-			if err == nil {
-				var rs []R
-				if rs, err = decodeResults[R](fn.Name(), parts, len(run)); err == nil {
-					copy(out[off:], rs)
-					return
-				}
+			if err != nil {
+				fail(off, err)
+				return
 			}
-			var te *TaskError
-			if errors.As(err, &te) {
-				te.Index += off
-			}
-			fail(off, err)
+			copy(out[off:], rs)
 		})
-		t.drop = ctx
 		return p.submit(ctx, t) // a task that fails to submit reports it too
 	})
 	if err != nil {

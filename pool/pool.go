@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -212,18 +213,6 @@ func (p *Pool) Terminate() error {
 	return p.shutdown(context.Background(), true)
 }
 
-// failAll ends a pool that has no worker and will start none (its
-// initializer failed): every task not finished, and every later call,
-// fails with the initializer's error.
-func (p *Pool) failAll() {
-	p.mu.Lock()
-	err := p.initErr
-	p.closed = true
-	p.mu.Unlock()
-	p.drain(err)
-	p.Terminate()
-}
-
 // drain fails, with err, the tasks that no worker has taken.
 func (p *Pool) drain(err error) {
 	for {
@@ -384,7 +373,7 @@ type worker struct {
 	mu         sync.Mutex
 	out        []*task // sent and not answered, in the order sent; nil once dead
 	messages   int     // messages of tasks sent and not wholly answered
-	depth      int     // how many messages to send ahead: 1, or 2 while tasks are quick
+	lastQuick  bool    // the last task answered was quick (see quickTask)
 	lastAnswer time.Time
 	dead       chan struct{}
 }
@@ -418,7 +407,7 @@ func (p *Pool) startWorker() (err error) {
 		return fmt.Errorf("pool: start a worker: %w", err)
 	}
 	w := &worker{p: p, proc: proc, seg: seg, pipe: pipe, running: running,
-		room: make(chan struct{}, 1), out: []*task{}, depth: 1, dead: make(chan struct{})}
+		room: make(chan struct{}, 1), out: []*task{}, dead: make(chan struct{})}
 	p.mu.Lock()
 	if p.quitting {
 		// A replacement that lost the race with shutdown, which did
@@ -455,7 +444,7 @@ send:
 		w.mu.Lock()
 		// Quick while the last task was, and the one running, if any, has
 		// not run long yet: a worker stuck in a long task gets no more.
-		quick := w.depth > 1 && (len(w.out) == 0 || time.Since(later(w.out[0].sent, w.lastAnswer)) < quickTask)
+		quick := w.lastQuick && (len(w.out) == 0 || time.Since(later(w.out[0].sent, w.lastAnswer)) < quickTask)
 		// A slow worker is sent a second task, to start as soon as it
 		// ends the first rather than a round trip to this process
 		// later, only while every worker is busy: then no other could
@@ -648,8 +637,7 @@ func (w *worker) recvLoop() {
 		}
 		if r.id == 0 {
 			// The initializer failed: no worker will do better.
-			v, stack, _ := cutNUL(r.payload)
-			w.p.initFailed(&TaskError{Func: w.p.o.initFunc, Err: v, Stack: stack})
+			w.p.initFailed(taskError(w.p.o.initFunc, r))
 			err = io.EOF
 			break
 		}
@@ -671,9 +659,7 @@ func (w *worker) recvLoop() {
 		// The worker started t when it arrived or when it answered the
 		// task before, whichever was later.
 		now := time.Now()
-		if w.depth = 1; now.Sub(later(t.sent, w.lastAnswer)) < quickTask {
-			w.depth = 2
-		}
+		w.lastQuick = now.Sub(later(t.sent, w.lastAnswer)) < quickTask
 		w.lastAnswer = now
 		if t.lastOfMessage {
 			w.messages--
@@ -684,14 +670,10 @@ func (w *worker) recvLoop() {
 		default:
 		}
 		answered++
-		switch r.status {
-		case statusOK:
+		if r.status == statusOK {
 			t.finish(t.parts, nil)
-		case statusFailed:
-			t.finish(nil, &TaskError{Func: t.fn, Index: r.index, Err: string(r.payload)})
-		case statusPanicked:
-			v, stack, _ := cutNUL(r.payload)
-			t.finish(nil, &TaskError{Func: t.fn, Index: r.index, Err: v, Stack: stack})
+		} else {
+			t.finish(nil, taskError(t.fn, r))
 		}
 		if w.p.o.maxTasks > 0 && answered >= w.p.o.maxTasks {
 			err = nil
@@ -708,13 +690,15 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-func cutNUL(b []byte) (string, string, bool) {
-	for i, c := range b {
-		if c == 0 {
-			return string(b[:i]), string(b[i+1:]), true
-		}
+// taskError is the *TaskError of fn that a result of status failed or
+// panicked reports: a panic's payload is its value, a NUL and the stack.
+func taskError(fn string, r result) *TaskError {
+	te := &TaskError{Func: fn, Index: r.index, Err: string(r.payload)}
+	if r.status == statusPanicked {
+		v, stack, _ := bytes.Cut(r.payload, []byte{0})
+		te.Err, te.Stack = string(v), string(stack)
 	}
-	return string(b), "", false
+	return te
 }
 
 // exit settles w's tasks once its pipe has ended (why: err), waits for
@@ -766,7 +750,10 @@ func (w *worker) exit(why error) {
 	case replace:
 		w.p.replace()
 	case none:
-		go w.p.failAll()
+		// Nothing will run the tasks left: they, and later calls,
+		// fail with the initializer's error (closedErr). Not from this
+		// goroutine: Terminate waits for it.
+		go w.p.Terminate()
 	}
 }
 

@@ -51,6 +51,8 @@ func runWorker(ctx context.Context, a workerArgs) (int, error) {
 	}
 	var out, held []byte
 	send := func(r result) error {
+		// Only an error's text can exceed a message: it is cut short.
+		r.payload = r.payload[:min(len(r.payload), a.MaxMessage-resultHeader)]
 		out = appendResult(out[:0], r)
 		return pipe.Send(ctx, out)
 	}
@@ -59,9 +61,6 @@ func runWorker(ctx context.Context, a workerArgs) (int, error) {
 		// answer to task 0, which no task has.
 		if r := runTask(ctx, a.InitFunc, a.InitArg, a.MaxMessage-resultHeader, func([]byte, int) error { return nil }); r.status != statusOK {
 			r.id, r.index = 0, 0
-			if len(r.payload) > a.MaxMessage-resultHeader {
-				r.payload = r.payload[:a.MaxMessage-resultHeader]
-			}
 			send(r)
 			return 0, fmt.Errorf("pool: initializer %s failed", a.InitFunc)
 		}
@@ -85,9 +84,6 @@ func runWorker(ctx context.Context, a workerArgs) (int, error) {
 		r.id = id
 		if r.status == statusOK {
 			r.count, r.payload = heldCount, held
-		}
-		if len(r.payload) > a.MaxMessage-resultHeader {
-			r.payload = r.payload[:a.MaxMessage-resultHeader]
 		}
 		return send(r)
 	}
