@@ -390,19 +390,7 @@ func (p *Pipe[T]) Poll(ctx context.Context) (bool, error) {
 // All returns an iterator over the messages received, as Recv returns
 // them, that ends when the peer has closed its end. An error, including
 // the peer's death, is yielded and ends the iteration.
-func (p *Pipe[T]) All(ctx context.Context) iter.Seq2[T, error] {
-	return func(yield func(T, error) bool) {
-		for {
-			v, err := p.Recv(ctx)
-			if err == io.EOF {
-				return
-			}
-			if !yield(v, err) || err != nil {
-				return
-			}
-		}
-	}
-}
+func (p *Pipe[T]) All(ctx context.Context) iter.Seq2[T, error] { return all(ctx, p.Recv) }
 
 // Close closes this end, for good: the peer receives what this end sent
 // and then io.EOF, and its Sends fail with io.ErrClosedPipe; calls on this

@@ -320,10 +320,14 @@ func (q *Queue[T]) GetMany(ctx context.Context, buf []T) (int, error) {
 // All returns an iterator over the queue's messages, as Get returns them,
 // that ends after the last message of a closed queue. An error other than
 // io.EOF is yielded, and ends the iteration.
-func (q *Queue[T]) All(ctx context.Context) iter.Seq2[T, error] {
+func (q *Queue[T]) All(ctx context.Context) iter.Seq2[T, error] { return all(ctx, q.Get) }
+
+// all iterates over what get returns until io.EOF, yielding another error
+// and ending there: the loop of Queue.All and Pipe.All.
+func all[T any](ctx context.Context, get func(context.Context) (T, error)) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		for {
-			v, err := q.Get(ctx)
+			v, err := get(ctx)
 			if err == io.EOF {
 				return
 			}
