@@ -236,9 +236,9 @@ func TestIMapEndless(t *testing.T) {
 			break
 		}
 	}
-	// 4 per worker sent, one more: 9 chunks of 10, plus the chunk being
-	// yielded and the one being read.
-	if most > 110 {
+	// 32 per worker sent, one more: 65 chunks of 10, plus the chunk
+	// being yielded and the one being read.
+	if most > 670 {
 		t.Fatalf("IMap read up to %d arguments ahead of the loop", most)
 	}
 }

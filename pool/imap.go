@@ -11,8 +11,8 @@ import (
 // IMap runs fn on the arguments args yields, in the workers, and yields
 // the results in the order of the arguments, each as soon as it and those
 // before it are ready: Python's Pool.imap. It reads args on a goroutine of
-// its own, only as far ahead as the workers can hold (four chunks per
-// worker, plus three), so args may be endless; it has stopped reading
+// its own, only a bounded number of chunks ahead (32 per worker, plus
+// three), so args may be endless; it has stopped reading
 // args when the loop ends. An error ends the iteration after being
 // yielded. Stopping the loop early drops the tasks that no worker has
 // taken; those running finish, unheard. ctx cancels them all. Chunks
@@ -48,9 +48,9 @@ func imap[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], args i
 		parent := ctx
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		// At most window batches are read ahead of the loop: those the
-		// workers can hold, and one more waiting for a worker.
-		window := p.o.workers*queueDepth + 1
+		// At most window batches are read ahead of the loop: two small
+		// bundles for each worker, and one more waiting for one.
+		window := p.o.workers*ahead*bundleMin + 1
 		sem := make(chan struct{}, window)
 		inOrder := make(chan *batch[R], window)  // ordered: every batch, as submitted
 		finished := make(chan *batch[R], window) // unordered: every batch, as it ends

@@ -22,8 +22,9 @@ import (
 const (
 	DefaultMaxMessage = 64 << 10 // bytes of a task's arguments, or of a part of its results
 	DefaultInFlight   = 4096     // tasks waiting for a worker
-	queueDepth        = 4        // messages a worker's pipe holds in each direction
 	bundleMax         = 64       // tasks in one message
+	bundleMin         = 16       // tasks in one message when few wait (see sendLoop)
+	ahead             = 2        // messages a worker is sent before it answers the first
 
 	// quickTask is the service time below which a worker's tasks are
 	// quick: it is then sent two messages ahead, each bundling the tasks
@@ -379,7 +380,8 @@ type worker struct {
 }
 
 func (p *Pool) startWorker() (err error) {
-	size, err := queue.PipeSize[[]byte](queue.Capacity(queueDepth), queue.MaxMessage(p.o.maxMessage))
+	pipeOpts := []queue.Option{queue.Capacity(pipeDepth), queue.MaxMessage(frameSize)}
+	size, err := queue.PipeSize[[]byte](pipeOpts...)
 	if err != nil {
 		return err
 	}
@@ -392,7 +394,7 @@ func (p *Pool) startWorker() (err error) {
 			seg.Close()
 		}
 	}()
-	pipe, err := queue.NewPipe[[]byte](seg, pipeName, queue.Capacity(queueDepth), queue.MaxMessage(p.o.maxMessage))
+	pipe, err := queue.NewPipe[[]byte](seg, pipeName, pipeOpts...)
 	if err != nil {
 		return fmt.Errorf("pool: %w", err)
 	}
@@ -449,7 +451,7 @@ send:
 		// ends the first rather than a round trip to this process
 		// later, only while every worker is busy: then no other could
 		// have taken it sooner.
-		full := w.messages >= 2 || (!quick && w.messages >= 1 && w.p.idle.Load() > 0)
+		full := w.messages >= ahead || (!quick && w.messages >= 1 && w.p.idle.Load() > 0)
 		prefetch := !quick && w.messages >= 1
 		w.mu.Unlock()
 		if full {
@@ -463,7 +465,7 @@ send:
 				return
 			}
 		}
-		bundle, buf = bundle[:0], buf[:0]
+		bundle, buf = bundle[:0], beginMessage(buf[:0])
 		take := func(t *task) bool {
 			if !t.state.CompareAndSwap(taskPending, taskSent) {
 				return false // cancelled while it waited
@@ -508,7 +510,7 @@ send:
 		// tasks' speed is small), so that the tasks of a call are
 		// spread over the workers even when they are slower than the
 		// ones before them.
-		most := min(bundleMax, max(16, 1+len(w.p.pending)/w.p.o.workers))
+		most := min(bundleMax, max(bundleMin, 1+len(w.p.pending)/w.p.o.workers))
 	gather:
 		for quick && len(bundle) < most && (w.p.o.maxTasks == 0 || sent+len(bundle) < w.p.o.maxTasks) {
 			select {
@@ -516,7 +518,7 @@ send:
 				if !take(t) {
 					continue
 				}
-				if len(buf)+len(t.msg) > maxMsg {
+				if len(buf)-lengthHeader+len(t.msg) > maxMsg {
 					carry = t
 					break gather
 				}
@@ -544,7 +546,7 @@ send:
 		w.messages++
 		w.mu.Unlock()
 		sent += len(bundle)
-		if err := w.pipe.Send(context.Background(), buf); err != nil {
+		if err := sendMessage(context.Background(), w.pipe, buf); err != nil {
 			// Closed or dead: the worker never got the bundle.
 			w.mu.Lock()
 			var back []*task
@@ -622,10 +624,12 @@ func (w *worker) recvLoop() {
 		}
 	}()
 	answered := 0
-	var err error
+	var (
+		err    error
+		m, buf []byte
+	)
 	for {
-		var m []byte
-		if m, err = w.pipe.Recv(exited); err != nil {
+		if m, buf, err = recvMessage(exited, w.pipe, buf, w.p.o.maxMessage); err != nil {
 			if errors.Is(err, context.Canceled) {
 				err = fmt.Errorf("pool: worker %d exited: %w", w.proc.Pid(), queue.ErrPeerDied)
 			}
@@ -649,6 +653,11 @@ func (w *worker) recvLoop() {
 		}
 		t := w.out[0]
 		if r.count > 0 {
+			// The last part is decoded before the next receive
+			// reuses buf (finish calls done); the others wait for it.
+			if r.status == statusPartial {
+				r.payload = bytes.Clone(r.payload)
+			}
 			t.parts = append(t.parts, r.payload)
 		}
 		if r.status == statusPartial {

@@ -360,3 +360,23 @@ func TestMapAfterClose(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeMessages: arguments and results many frames long, near the
+// default MaxMessage, arrive whole.
+func TestLargeMessages(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, pool.Workers(2))
+	const n = pool.DefaultMaxMessage - 100
+	if got, err := pool.Apply(ctx, p, echo, strings.Repeat("a", n)); err != nil || got != n {
+		t.Fatalf("echo of %d bytes = %d, %v", n, got, err)
+	}
+	ss, err := pool.Map(ctx, p, huge, []int{n, 1, n / 2, n}, pool.ChunkSize(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{n, 1, n / 2, n} {
+		if ss[i] != strings.Repeat("x", want) {
+			t.Fatalf("result %d has %d bytes, want %d", i, len(ss[i]), want)
+		}
+	}
+}

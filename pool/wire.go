@@ -1,8 +1,12 @@
 package pool
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
+
+	"github.com/shmkit/shmkit/queue"
 )
 
 // The messages between the parent and a worker, over the worker's pipe
@@ -31,6 +35,68 @@ const (
 	taskHeader   = 8 + 2 + 4
 	resultHeader = 8 + 1 + 4 + 4
 )
+
+// A message travels as one or more frames, the pipe's messages, of at most
+// frameSize bytes each, cut from a message that begins with its length in
+// bytes (a uint32 counting itself): a message of tasks or of results may
+// take up to the pool's MaxMessage (plus lengthHeader), but a pipe slot is
+// as large as its largest message, so small slots, many of them, keep a
+// worker's pipe deep (a bundle's results fit in it without a wake-up per
+// result) and its memory small. A frame of a 4 KiB slot holds 4 KiB less
+// the slot's 16-byte header (docs/layout.md §10.3).
+const (
+	lengthHeader = 4
+	frameSize    = 4<<10 - 16
+	pipeDepth    = 64 // frames each direction of a worker's pipe holds
+)
+
+// beginMessage appends the space of a message's length to b.
+func beginMessage(b []byte) []byte { return append(b, 0, 0, 0, 0) }
+
+// sendMessage fills in the length of m, begun by beginMessage, and sends
+// it in frames. An error leaves part of m sent only when the pipe has
+// failed for good (closed, or its peer gone): ctx is the caller's to end
+// such a pipe's use.
+func sendMessage(ctx context.Context, pipe *queue.Pipe[[]byte], m []byte) error {
+	binary.LittleEndian.PutUint32(m, uint32(len(m)))
+	for off := 0; off < len(m); off += frameSize {
+		if err := pipe.Send(ctx, m[off:min(len(m), off+frameSize)]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recvMessage receives the next message, of at most max bytes after its
+// length, into buf (reusing its memory) and returns the message, without
+// its length, and the buffer for the next call. It returns the pipe's
+// io.EOF as it is at a message's boundary, and fails with an error
+// matching io.ErrUnexpectedEOF inside one.
+func recvMessage(ctx context.Context, pipe *queue.Pipe[[]byte], buf []byte, max int) (m, next []byte, err error) {
+	buf, err = pipe.RecvAppend(ctx, buf[:0])
+	if err != nil {
+		return nil, buf, err
+	}
+	if len(buf) < lengthHeader {
+		return nil, buf, fmt.Errorf("pool: frame of %d bytes begins a message", len(buf))
+	}
+	n := int64(binary.LittleEndian.Uint32(buf))
+	if n < lengthHeader || n > int64(lengthHeader+max) {
+		return nil, buf, fmt.Errorf("pool: message of %d bytes, maximum %d", n-lengthHeader, max)
+	}
+	for int64(len(buf)) < n {
+		if buf, err = pipe.RecvAppend(ctx, buf); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, buf, fmt.Errorf("pool: %d of the %d bytes of a message: %w", len(buf), n, err)
+		}
+	}
+	if int64(len(buf)) != n {
+		return nil, buf, fmt.Errorf("pool: frames of %d bytes for a message of %d", len(buf), n)
+	}
+	return buf[lengthHeader:], buf, nil
+}
 
 func appendTask(b []byte, id uint64, fn string, args []byte) []byte {
 	b = binary.LittleEndian.AppendUint64(b, id)

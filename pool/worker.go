@@ -49,12 +49,12 @@ func runWorker(ctx context.Context, a workerArgs) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var out, held []byte
+	var out, held, in []byte
 	send := func(r result) error {
 		// Only an error's text can exceed a message: it is cut short.
 		r.payload = r.payload[:min(len(r.payload), a.MaxMessage-resultHeader)]
-		out = appendResult(out[:0], r)
-		return pipe.Send(ctx, out)
+		out = appendResult(beginMessage(out[:0]), r)
+		return sendMessage(ctx, pipe, out)
 	}
 	if a.InitFunc != "" {
 		// The initializer's failure is this worker's last word, as the
@@ -88,7 +88,8 @@ func runWorker(ctx context.Context, a workerArgs) (int, error) {
 		return send(r)
 	}
 	for n := 0; ; {
-		m, err := pipe.Recv(ctx)
+		var m []byte
+		m, in, err = recvMessage(ctx, pipe, in, a.MaxMessage)
 		if err == io.EOF {
 			return n, nil
 		}

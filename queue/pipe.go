@@ -331,20 +331,33 @@ func (p *Pipe[T]) Send(ctx context.Context, v T) error {
 // ErrCorrupt for a message that does not decode (which is consumed).
 func (p *Pipe[T]) Recv(ctx context.Context) (T, error) {
 	var v T
+	return v, p.recv(ctx, &v, nil)
+}
+
+// RecvAppend is Recv for programs that move bytes, as Queue.GetAppend is
+// Get: it appends the message's bytes (for a pipe of []byte, the message;
+// else its encoding) to dst and returns the extended slice, reusing dst's
+// memory where it can. It fails as Recv does, returning dst unchanged.
+func (p *Pipe[T]) RecvAppend(ctx context.Context, dst []byte) ([]byte, error) {
+	err := p.recv(ctx, nil, &dst)
+	return dst, err
+}
+
+func (p *Pipe[T]) recv(ctx context.Context, v *T, app *[]byte) error {
 	if p.rx == nil {
-		return v, fmt.Errorf("queue: pipe %q: receive on end %d: %w", p.name, p.end, ErrOneWay)
+		return fmt.Errorf("queue: pipe %q: receive on end %d: %w", p.name, p.end, ErrOneWay)
 	}
 	if p.closed.Load() {
-		return v, ErrClosed
+		return ErrClosed
 	}
-	err := p.rx.get(ctx, &v, true, true, nil)
+	err := p.rx.get(ctx, v, true, true, app)
 	if err == nil {
-		return v, nil
+		return nil
 	}
 	if err == io.EOF {
-		return v, p.endError("receive", io.EOF)
+		return p.endError("receive", io.EOF)
 	}
-	return v, p.opError("receive", err)
+	return p.opError("receive", err)
 }
 
 // Poll reports whether a Recv would return at once, with a message or with

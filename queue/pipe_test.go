@@ -529,3 +529,50 @@ func TestStatPipe(t *testing.T) {
 		t.Fatalf("Stat of a pipe = %v, want ErrTypeMismatch", err)
 	}
 }
+
+func TestPipeRecvAppend(t *testing.T) {
+	ctx := context.Background()
+	seg := shmtest.Segment(t, 1<<20)
+	a, err := queue.NewPipe[[]byte](seg, "p", queue.Capacity(4), queue.MaxMessage(64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := queue.OpenPipe[[]byte](seg, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"one", "", "three"} {
+		if err := b.Send(ctx, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := []byte("kept:")
+	for _, want := range []string{"kept:one", "kept:one", "kept:onethree"} {
+		if buf, err = a.RecvAppend(ctx, buf); err != nil || string(buf) != want {
+			t.Fatalf("RecvAppend = %q, %v; want %q", buf, err, want)
+		}
+	}
+	b.Close()
+	if buf, err = a.RecvAppend(ctx, buf); err != io.EOF || string(buf) != "kept:onethree" {
+		t.Fatalf("RecvAppend after the peer closed = %q, %v; want the buffer unchanged and io.EOF", buf, err)
+	}
+	// Raw pipes append the element's memory.
+	c, err := queue.NewPipe[int64](seg, "raw", queue.Capacity(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	d, err := queue.OpenPipe[int64](seg, "raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := c.Send(ctx, 0x0807060504030201); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.RecvAppend(ctx, nil)
+	if err != nil || string(got) != "\x01\x02\x03\x04\x05\x06\x07\x08" {
+		t.Fatalf("RecvAppend of an int64 = %x, %v", got, err)
+	}
+}
