@@ -104,22 +104,23 @@ func (f *Future[R]) Cancel() bool {
 // Submit waits only while the pool has InFlight tasks waiting for a
 // worker.
 func Submit[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], arg A) *Future[R] {
-	f := &Future[R]{done: make(chan struct{})}
-	t, err := newCall(ctx, nil, p, fn, 0, []A{arg}, func(rs []R, err error) {
-		if err == nil && len(rs) != 1 {
-			err = fmt.Errorf("pool: %s returned %d results for 1 argument", fn.Name(), len(rs))
-		}
-		if err == nil {
-			f.r = rs[0]
-		}
-		f.err = err
-		close(f.done)
-	})
+	args := [1]A{arg}
+	msg, err := encodeTask(p, fn.Name(), args[:])
 	if err != nil {
 		return failed[R](err)
 	}
-	f.t = t
-	if err := p.submit(ctx, t); err != nil && !f.Ready() {
+	f := &Future[R]{done: make(chan struct{})}
+	c := p.newCall(ctx, nil, fn.Name(), 1, func(t *task, parts [][]byte, err error) {
+		var rs [1]R
+		if err == nil {
+			err = decodeResults(fn.Name(), parts, rs[:])
+		}
+		f.r, f.err = rs[0], err
+		close(f.done)
+	})
+	f.t = c.newTask(0, 1, msg)
+	c.release()
+	if err := p.submit(ctx, f.t); err != nil && !f.Ready() {
 		return failed[R](err)
 	}
 	return f
@@ -135,71 +136,46 @@ func Apply[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], arg A
 	return Submit(ctx, p, fn, arg).Get(context.Background())
 }
 
-// newCall encodes args, which start at index off of the call's
-// arguments, as one task of fn, whose results done receives. ctx cancels
-// the task; drop, if not nil, drops it if no worker has taken it yet.
-func newCall[A, R any](ctx, drop context.Context, p *Pool, fn *process.Func[A, R], off int, args []A, done func([]R, error)) (*task, error) {
-	b, err := encodeArgs(p, fn.Name(), args)
-	if err != nil {
-		return nil, err
-	}
-	return callTask(ctx, drop, p, fn, off, len(args), b, done), nil
-}
-
-// callTask is newCall for n arguments already encoded as enc.
-func callTask[A, R any](ctx, drop context.Context, p *Pool, fn *process.Func[A, R], off, n int, enc []byte, done func([]R, error)) *task {
-	t := p.newTask(ctx, fn.Name(), enc, func(parts [][]byte, err error) {
-		if err != nil {
-			var te *TaskError
-			if errors.As(err, &te) {
-				te.Index += off
-			}
-			done(nil, err)
-			return
-		}
-		rs, err := decodeResults[R](fn.Name(), parts, n)
-		done(rs, err)
-	})
-	t.drop = drop
-	return t
-}
-
-// encodeArgs returns the Wire encoding of args, or ErrTooLarge if it does
-// not fit in a task message.
-func encodeArgs[A any](p *Pool, fn string, args []A) ([]byte, error) {
-	b, err := funcs.EncodeSlice(args)
+// encodeTask returns the task record of fn on args (see wire.go), its id
+// left to call.newTask, or ErrTooLarge if it does not fit in a message.
+func encodeTask[A any](p *Pool, fn string, args []A) ([]byte, error) {
+	head := taskHeader + len(fn)
+	m, err := funcs.AppendSlice(make([]byte, head, head+64), args)
 	if err != nil && !errors.Is(err, codec.ErrTooLarge) {
 		return nil, fmt.Errorf("pool: encode arguments of %s: %w", fn, err)
 	}
-	if max := p.o.maxMessage - taskHeader - len(fn); err != nil || len(b) > max {
+	if max := p.o.maxMessage - head; err != nil || len(m)-head > max {
 		return nil, fmt.Errorf("%w: %d arguments of %s take more than the %d bytes of a message", ErrTooLarge, len(args), fn, max)
 	}
-	return b, nil
+	putTaskHeader(m, fn)
+	return m, nil
 }
 
-// decodeResults decodes the parts of a task's results, which must hold n.
-func decodeResults[R any](fn string, parts [][]byte, n int) ([]R, error) {
-	rs := make([]R, 0, n)
+// decodeResults decodes the parts of a task's results into rs, which
+// they must fill.
+func decodeResults[R any](fn string, parts [][]byte, rs []R) error {
+	n := 0
 	for _, part := range parts {
-		some, err := funcs.DecodeSlice[R](part)
+		some, err := funcs.DecodeSliceInto(part, rs[n:])
 		if err != nil {
-			return nil, fmt.Errorf("pool: decode results of %s: %w", fn, err)
+			return fmt.Errorf("pool: decode results of %s: %w", fn, err)
 		}
-		rs = append(rs, some...)
+		n += some
 	}
-	if len(rs) != n {
-		return nil, fmt.Errorf("pool: %s returned %d results for %d arguments", fn, len(rs), n)
+	if n != len(rs) {
+		return fmt.Errorf("pool: %s returned %d results for %d arguments", fn, n, len(rs))
 	}
-	return rs, nil
+	return nil
 }
 
-// chunks calls send with consecutive runs of args of about size each,
-// splitting a run whose encoding does not fit in a message (and sending
-// smaller runs from then on). It stops at the first error.
-func chunks[A any](p *Pool, fn string, args []A, size int, send func(off int, run []A, enc []byte) error) error {
+// chunks calls send with the task records of consecutive runs of args of
+// about size each, splitting a run whose encoding does not fit in a
+// message (and sending smaller runs from then on). It stops at the first
+// error.
+func chunks[A any](p *Pool, fn string, args []A, size int, send func(off, n int, msg []byte) error) error {
 	for off := 0; off < len(args); {
 		n := min(size, len(args)-off)
-		b, err := encodeArgs(p, fn, args[off:off+n])
+		msg, err := encodeTask(p, fn, args[off:off+n])
 		if errors.Is(err, ErrTooLarge) && n > 1 {
 			size = max(1, n/2)
 			continue
@@ -207,7 +183,7 @@ func chunks[A any](p *Pool, fn string, args []A, size int, send func(off int, ru
 		if err != nil {
 			return fmt.Errorf("%w (argument %d)", err, off)
 		}
-		if err := send(off, args[off:off+n], b); err != nil {
+		if err := send(off, n, msg); err != nil {
 			return err
 		}
 		off += n
@@ -268,22 +244,24 @@ func MapAsync[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], ar
 		}
 		cancel()
 	}
-	err := chunks(p, fn.Name(), args, o.chunk, func(off int, run []A, enc []byte) error {
-		wg.Add(1)
-		// The task runs under the caller's context, which kills its
-		// worker if it ends mid-task; a failure of another chunk only
-		// drops it if no worker has taken it yet (Python lets the
-		// chunks that run finish).
-		t := callTask(parent, ctx, p, fn, off, len(run), enc, func(rs []R, err error) {
-			defer wg.Done()
-			if err != nil {
-				fail(off, err)
-				return
-			}
-			copy(out[off:], rs)
-		})
-		return p.submit(ctx, t) // a task that fails to submit reports it too
+	// The tasks run under the caller's context, which kills a worker
+	// if it ends mid-task; a failure of another chunk only drops those
+	// that no worker has taken yet (Python lets the chunks that run
+	// finish).
+	c := p.newCall(parent, ctx, fn.Name(), (len(args)+o.chunk-1)/o.chunk, func(t *task, parts [][]byte, err error) {
+		defer wg.Done()
+		if err == nil {
+			err = decodeResults(fn.Name(), parts, out[t.off:t.off+t.n])
+		}
+		if err != nil {
+			fail(t.off, err)
+		}
 	})
+	err := chunks(p, fn.Name(), args, o.chunk, func(off, n int, msg []byte) error {
+		wg.Add(1)
+		return p.submit(ctx, c.newTask(off, n, msg)) // a task that fails to submit reports it too
+	})
+	c.release()
 	if err != nil {
 		cancel()
 	}

@@ -31,13 +31,17 @@
 // A task is a batch of arguments for one function: a call of Apply or
 // Submit is one task, Map splits its arguments into chunks (Python's
 // rule, len/(4·workers), unless ChunkSize says otherwise) and IMap sends
-// one argument per task by default. Arguments and results are CBOR
-// encoded, within the limits of package process; a task's arguments must
-// fit in MaxMessage bytes (a Map chunk that does not is split), and a
-// worker splits its results into messages of that size.
+// one argument per task by default. Arguments and results of a
+// fixed-size type without pointers travel as their memory (the same
+// program runs on both sides); others are CBOR encoded, within the limits
+// of package process. A task's arguments must fit in MaxMessage bytes (a
+// Map chunk that does not is split), and a worker splits its results into
+// messages of that size.
 //
 // Each worker has a segment of its own holding a pipe (package queue) to
-// the parent and a cell naming the task it runs. Tasks wait in the pool
+// the parent and a cell naming the task it runs. Messages cross the pipe
+// in frames of 4 KiB, 64 of them each way, so that a worker answers a
+// bundle of quick tasks without waiting for the parent to read. Tasks wait in the pool
 // (at most InFlight of them: a call that submits more waits) until a
 // worker is free. A worker whose tasks are quick (under 200 µs) is sent
 // them in bundles (up to 64 in one message, a fair share of those
@@ -61,7 +65,7 @@
 //     that it had not started go to the other workers; the parent tells
 //     them apart by the cell the worker sets before it starts each task.
 //     The pool starts a replacement, and every other task completes. The
-//     death is noticed within lock.CheckInterval (25 ms).
+//     death is noticed within 25 ms.
 //   - The context of a call cancels its tasks: those no worker has taken
 //     are dropped; a task that a worker runs is ended by killing that
 //     worker (which is replaced), and fails with the context's error, so

@@ -133,15 +133,52 @@ func TestCancel(t *testing.T) {
 	h := pool.Submit(ctx, p, work, job{N: 3})
 	_ = f
 	_ = g
-	// h waits behind the two: with 2 workers and 4 tasks of lookahead
-	// each it has been sent, so Cancel may or may not win; either way
-	// it ends.
+	// h waits behind the two: a worker may have been sent it ahead,
+	// so Cancel may or may not win; either way it ends.
 	h.Cancel()
 	if _, err := h.Get(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled future = %v", err)
 	}
 	if a, err := pool.Apply(ctx, p, work, job{N: 4}); err != nil || a.N != 4 {
 		t.Fatalf("Apply after cancellations = %v, %v", a, err)
+	}
+}
+
+// TestCancelRace: contexts ending at every moment of a Map's life, as
+// tasks are queued, sent, bundled and run, end the call promptly with the
+// context's error, and every task is accounted for.
+func TestCancelRace(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, pool.Workers(2))
+	jobs := make([]job, 200)
+	for i := range jobs {
+		jobs[i] = job{N: i, Sleep: time.Duration(i%3) * 100 * time.Microsecond}
+	}
+	for round := range 30 {
+		cctx, cancel := context.WithCancel(ctx)
+		time.AfterFunc(time.Duration(round)*time.Millisecond/2, cancel)
+		start := time.Now()
+		rs, err := pool.Map(cctx, p, work, jobs, pool.ChunkSize(1+round%3))
+		switch {
+		case err == nil:
+			for i, r := range rs {
+				if r.N != i {
+					t.Fatalf("round %d: result %d is %d", round, i, r.N)
+				}
+			}
+		case !errors.Is(err, context.Canceled):
+			t.Fatalf("round %d: Map = %v, want Canceled or success", round, err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("round %d: cancelled Map returned after %v", round, d)
+		}
+		cancel()
+	}
+	if a, err := pool.Apply(ctx, p, work, job{N: 7}); err != nil || a.N != 7 {
+		t.Fatalf("Apply after the rounds = %v, %v", a, err)
+	}
+	if st := p.Stats(); st.Submitted != st.Succeeded+st.Failed {
+		t.Fatalf("Stats after every call returned: %+v", st)
 	}
 }
 

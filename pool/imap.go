@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 
 	"github.com/shmkit/shmkit/process"
@@ -34,6 +35,16 @@ type batch[R any] struct {
 	done chan struct{}
 }
 
+// end records that b ended with err, and hands it to an unordered IMap's
+// loop.
+func (b *batch[R]) end(err error, ordered bool, finished chan<- *batch[R]) {
+	b.err = err
+	close(b.done)
+	if !ordered {
+		finished <- b
+	}
+}
+
 func imap[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], args iter.Seq[A], ordered bool, opts []CallOption) iter.Seq2[R, error] {
 	o := callOptions{chunk: 1}
 	for _, opt := range opts {
@@ -56,8 +67,19 @@ func imap[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], args i
 		finished := make(chan *batch[R], window) // unordered: every batch, as it ends
 		fed := make(chan int, 1)                 // how many batches, once args ends
 		feederDone := make(chan struct{})
+		c := p.newCall(parent, ctx, fn.Name(), bundleMin, func(t *task, parts [][]byte, err error) {
+			b := t.ref.(*batch[R])
+			if err == nil {
+				b.rs = make([]R, t.n)
+				if err = decodeResults(fn.Name(), parts, b.rs); err != nil {
+					b.rs = nil
+				}
+			}
+			b.end(err, ordered, finished)
+		})
 		go func() {
 			defer close(feederDone)
+			defer c.release()
 			n, off, failed := 0, 0, false
 			submit := func(run []A) bool {
 				select {
@@ -67,22 +89,17 @@ func imap[A, R any](ctx context.Context, p *Pool, fn *process.Func[A, R], args i
 				}
 				b := &batch[R]{done: make(chan struct{})}
 				n++
-				end := func(rs []R, err error) {
-					b.rs, b.err = rs, err
-					close(b.done)
-					if !ordered {
-						finished <- b
-					}
-				}
 				if ordered {
 					inOrder <- b
 				}
-				t, err := newCall(parent, ctx, p, fn, off, run, end)
-				off += len(run)
+				msg, err := encodeTask(p, fn.Name(), run)
 				if err != nil {
-					end(nil, err)
+					b.end(fmt.Errorf("%w (argument %d)", err, off), ordered, finished)
 					return false
 				}
+				t := c.newTask(off, len(run), msg)
+				t.ref = b
+				off += len(run)
 				if p.submit(ctx, t) != nil {
 					return false // t ended, and end reported why
 				}

@@ -310,57 +310,6 @@ func (p *Pool) drainIfStopped() {
 	}
 }
 
-// task is a batch of arguments for one registered function, and what
-// becomes of it.
-type task struct {
-	p     *Pool
-	id    uint64
-	fn    string
-	msg   []byte                          // the task message
-	ctx   context.Context                 // cancels the task, killing its worker if it runs
-	drop  context.Context                 // if not nil, drops the task before it is sent once done
-	done  func(parts [][]byte, err error) // called once, when the task ends
-	parts [][]byte                        // the results received so far
-
-	state         atomic.Int32 // taskPending, taskSent, taskEnded
-	cancelErr     atomic.Pointer[error]
-	stopWatch     func() bool
-	sent          time.Time // when it was sent to its worker
-	lastOfMessage bool      // the last task of the message it was sent in
-	deaths        int       // workers that died running it
-}
-
-const (
-	taskPending = iota
-	taskSent
-	taskEnded
-)
-
-func (p *Pool) newTask(ctx context.Context, fn string, args []byte, done func([][]byte, error)) *task {
-	id := p.nextID.Add(1)
-	return &task{p: p, id: id, fn: fn, msg: appendTask(nil, id, fn, args), ctx: ctx, done: done}
-}
-
-// finish ends t, once: a later call does nothing.
-func (t *task) finish(parts [][]byte, err error) {
-	if t.state.Swap(taskEnded) == taskEnded {
-		return
-	}
-	if t.stopWatch != nil {
-		t.stopWatch()
-	}
-	if e := t.cancelErr.Load(); e != nil {
-		parts, err = nil, *e
-	}
-	if err != nil {
-		t.p.failed.Add(1)
-	} else {
-		t.p.succeeded.Add(1)
-	}
-	t.done(parts, err)
-	t.p.tasks.Done()
-}
-
 // worker is the parent's side of one worker process: its segment, holding
 // the pipe and the running cell, and the tasks sent to it in order.
 type worker struct {
@@ -470,15 +419,14 @@ send:
 			if !t.state.CompareAndSwap(taskPending, taskSent) {
 				return false // cancelled while it waited
 			}
-			if err := t.ctx.Err(); err != nil {
+			if err := t.c.ctx.Err(); err != nil {
 				t.finish(nil, err)
 				return false
 			}
-			if t.drop != nil && t.drop.Err() != nil {
+			if t.c.drop != nil && t.c.drop.Err() != nil {
 				t.finish(nil, context.Canceled)
 				return false
 			}
-			t.stopWatch = context.AfterFunc(t.ctx, func() { w.cancel(t) })
 			return true
 		}
 		if carry != nil {
@@ -538,6 +486,23 @@ send:
 			}
 			return
 		}
+		// A call's context that ended since take looked is seen here
+		// or by its watch (call.cancel), which looks at w.out under
+		// w.mu once the context's Err is set.
+		var gone []*task
+		if bundle, gone = cancelled(bundle); len(gone) > 0 {
+			buf = beginMessage(buf[:0])
+			for _, t := range bundle {
+				buf = append(buf, t.msg...)
+			}
+		}
+		if len(bundle) == 0 {
+			w.mu.Unlock()
+			for _, t := range gone {
+				t.finish(nil, t.c.ctx.Err())
+			}
+			continue
+		}
 		for _, t := range bundle {
 			t.sent, t.lastOfMessage = now, false
 		}
@@ -545,6 +510,9 @@ send:
 		w.setOut(append(w.out, bundle...))
 		w.messages++
 		w.mu.Unlock()
+		for _, t := range gone {
+			t.finish(nil, t.c.ctx.Err())
+		}
 		sent += len(bundle)
 		if err := sendMessage(context.Background(), w.pipe, buf); err != nil {
 			// Closed or dead: the worker never got the bundle.
@@ -583,27 +551,12 @@ func (w *worker) setOut(out []*task) {
 // giveBack returns t, which w took and never started, to the other
 // workers, or ends it if its context ended meanwhile.
 func (w *worker) giveBack(t *task) {
-	t.stopWatch()
-	t.stopWatch = nil
 	if t.cancelErr.Load() != nil {
 		t.finish(nil, nil) // reports the context's error
 		return
 	}
 	t.state.Store(taskPending)
 	go w.p.requeue(t)
-}
-
-// cancel ends t, whose context ended after it was sent to w: a task that
-// w is running is ended by killing w (which the pool replaces); one that
-// w has not started ends when w answers it.
-func (w *worker) cancel(t *task) {
-	err := t.ctx.Err()
-	t.cancelErr.CompareAndSwap(nil, &err)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.out) > 0 && w.out[0] == t && w.running.Load() == t.id {
-		w.proc.Kill()
-	}
 }
 
 // recvLoop receives the worker's results until its pipe ends, then
@@ -641,7 +594,7 @@ func (w *worker) recvLoop() {
 		}
 		if r.id == 0 {
 			// The initializer failed: no worker will do better.
-			w.p.initFailed(taskError(w.p.o.initFunc, r))
+			w.p.initFailed(taskError(w.p.o.initFunc, r, 0))
 			err = io.EOF
 			break
 		}
@@ -682,7 +635,7 @@ func (w *worker) recvLoop() {
 		if r.status == statusOK {
 			t.finish(t.parts, nil)
 		} else {
-			t.finish(nil, taskError(t.fn, r))
+			t.finish(nil, taskError(t.c.fn, r, t.off))
 		}
 		if w.p.o.maxTasks > 0 && answered >= w.p.o.maxTasks {
 			err = nil
@@ -700,9 +653,10 @@ func later(a, b time.Time) time.Time {
 }
 
 // taskError is the *TaskError of fn that a result of status failed or
-// panicked reports: a panic's payload is its value, a NUL and the stack.
-func taskError(fn string, r result) *TaskError {
-	te := &TaskError{Func: fn, Index: r.index, Err: string(r.payload)}
+// panicked reports, for a task whose arguments start at index off of its
+// call's: a panic's payload is its value, a NUL and the stack.
+func taskError(fn string, r result, off int) *TaskError {
+	te := &TaskError{Func: fn, Index: off + r.index, Err: string(r.payload)}
 	if r.status == statusPanicked {
 		v, stack, _ := bytes.Cut(r.payload, []byte{0})
 		te.Err, te.Stack = string(v), string(stack)

@@ -98,12 +98,13 @@ func recvMessage(ctx context.Context, pipe *queue.Pipe[[]byte], buf []byte, max 
 	return buf[lengthHeader:], buf, nil
 }
 
-func appendTask(b []byte, id uint64, fn string, args []byte) []byte {
-	b = binary.LittleEndian.AppendUint64(b, id)
-	b = binary.LittleEndian.AppendUint16(b, uint16(len(fn)))
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(args)))
-	b = append(b, fn...)
-	return append(b, args...)
+// putTaskHeader fills in the header of a task record of fn in m, whose
+// first taskHeader+len(fn) bytes are for it, with the arguments after;
+// the id is left to call.newTask.
+func putTaskHeader(m []byte, fn string) {
+	binary.LittleEndian.PutUint16(m[8:], uint16(len(fn)))
+	binary.LittleEndian.PutUint32(m[10:], uint32(len(m)-taskHeader-len(fn)))
+	copy(m[taskHeader:], fn)
 }
 
 // parseTask returns the first task record of m and the rest of m.

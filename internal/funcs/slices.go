@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/codec"
@@ -31,26 +32,55 @@ func rawSize[T any]() int {
 // EncodeSlice returns the encoding of xs that DecodeSlice reads: the
 // elements' memory for a fixed-size T without pointers (the same program
 // runs on both sides, so the layout is the same), Wire's CBOR otherwise.
-func EncodeSlice[T any](xs []T) ([]byte, error) {
+func EncodeSlice[T any](xs []T) ([]byte, error) { return AppendSlice(nil, xs) }
+
+// AppendSlice appends the encoding of xs that EncodeSlice returns to dst
+// and returns the extended slice; on an error, dst is returned unchanged.
+func AppendSlice[T any](dst []byte, xs []T) ([]byte, error) {
 	if size := rawSize[T](); size > 0 {
 		if len(xs) > (MaxValue-1)/size {
-			return nil, fmt.Errorf("%w: %d elements of %d bytes are more than %d bytes", codec.ErrTooLarge, len(xs), size, MaxValue)
+			return dst, fmt.Errorf("%w: %d elements of %d bytes are more than %d bytes", codec.ErrTooLarge, len(xs), size, MaxValue)
 		}
-		b := make([]byte, 1, 1+len(xs)*size)
-		b[0] = formatRaw
+		dst = append(slices.Grow(dst, 1+len(xs)*size), formatRaw)
 		// A T holds no pointer (rawSize), so its memory is plain data.
-		return append(b, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(xs))), len(xs)*size)...), nil
+		return append(dst, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(xs))), len(xs)*size)...), nil
 	}
 	b, err := Wire.Marshal(xs)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	return append([]byte{formatCBOR}, b...), nil
+	return append(append(dst, formatCBOR), b...), nil
 }
 
 // ErrFormat reports an encoded slice that EncodeSlice did not make for
 // this type.
 var ErrFormat = errors.New("funcs: encoded slice of another format")
+
+// DecodeSliceInto decodes what EncodeSlice encoded into the start of dst
+// and returns how many elements it held: more than dst has room for fail
+// with ErrFormat (and may have overwritten dst). dst holds nothing of b
+// afterwards: what it decoded is copied.
+func DecodeSliceInto[T any](b []byte, dst []T) (int, error) {
+	if size := rawSize[T](); size > 0 && len(b) > 0 && b[0] == formatRaw {
+		b = b[1:]
+		switch {
+		case len(b)%size != 0:
+			return 0, fmt.Errorf("%w: %d bytes of %d-byte elements", ErrFormat, len(b), size)
+		case len(b)/size > len(dst):
+			return 0, fmt.Errorf("%w: %d elements for room for %d", ErrFormat, len(b)/size, len(dst))
+		}
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst))), len(b)), b)
+		return len(b) / size, nil
+	}
+	xs, err := DecodeSlice[T](b)
+	if err != nil {
+		return 0, err
+	}
+	if len(xs) > len(dst) {
+		return 0, fmt.Errorf("%w: %d elements for room for %d", ErrFormat, len(xs), len(dst))
+	}
+	return copy(dst, xs), nil
+}
 
 // DecodeSlice decodes what EncodeSlice encoded.
 func DecodeSlice[T any](b []byte) ([]T, error) {

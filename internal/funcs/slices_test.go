@@ -26,6 +26,19 @@ func roundTrip[T comparable](t *testing.T, xs []T, raw bool) {
 	if err != nil || !slices.Equal(got, xs) {
 		t.Fatalf("round trip of %v = %v, %v", xs, got, err)
 	}
+	a, err := AppendSlice([]byte("head"), xs)
+	if err != nil || string(a[:4]) != "head" || string(a[4:]) != string(b) {
+		t.Fatalf("AppendSlice(%v) = %q, %v; want head%q", xs, a, err, b)
+	}
+	into := make([]T, len(xs)+1)
+	if n, err := DecodeSliceInto(b, into); err != nil || n != len(xs) || !slices.Equal(into[:n], xs) {
+		t.Fatalf("DecodeSliceInto of %v = %v, %d, %v", xs, into, n, err)
+	}
+	if len(xs) > 0 {
+		if _, err := DecodeSliceInto(b, into[:len(xs)-1]); !errors.Is(err, ErrFormat) {
+			t.Fatalf("DecodeSliceInto of %d elements into room for %d: %v", len(xs), len(xs)-1, err)
+		}
+	}
 }
 
 func TestSlices(t *testing.T) {
