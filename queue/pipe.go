@@ -331,7 +331,7 @@ func (p *Pipe[T]) Send(ctx context.Context, v T) error {
 // ErrCorrupt for a message that does not decode (which is consumed).
 func (p *Pipe[T]) Recv(ctx context.Context) (T, error) {
 	var v T
-	return v, p.recv(ctx, &v, nil)
+	return v, p.recv(ctx, &v, nil, true)
 }
 
 // RecvAppend is Recv for programs that move bytes, as Queue.GetAppend is
@@ -339,18 +339,29 @@ func (p *Pipe[T]) Recv(ctx context.Context) (T, error) {
 // else its encoding) to dst and returns the extended slice, reusing dst's
 // memory where it can. It fails as Recv does, returning dst unchanged.
 func (p *Pipe[T]) RecvAppend(ctx context.Context, dst []byte) ([]byte, error) {
-	err := p.recv(ctx, nil, &dst)
+	err := p.recv(ctx, nil, &dst, true)
 	return dst, err
 }
 
-func (p *Pipe[T]) recv(ctx context.Context, v *T, app *[]byte) error {
+// TryRecvAppend is RecvAppend without waiting: it fails with ErrEmpty if
+// no message is ready. It does not look whether the peer lives (a look at
+// /proc costs microseconds): once the peer has closed its end it returns
+// io.EOF, but a peer that died without closing it leaves TryRecvAppend
+// failing with ErrEmpty, so a caller that polls with it learns of the
+// death otherwise (from Poll, Recv, or the peer's process).
+func (p *Pipe[T]) TryRecvAppend(dst []byte) ([]byte, error) {
+	err := p.recv(context.Background(), nil, &dst, false)
+	return dst, err
+}
+
+func (p *Pipe[T]) recv(ctx context.Context, v *T, app *[]byte, block bool) error {
 	if p.rx == nil {
 		return fmt.Errorf("queue: pipe %q: receive on end %d: %w", p.name, p.end, ErrOneWay)
 	}
 	if p.closed.Load() {
 		return ErrClosed
 	}
-	err := p.rx.get(ctx, v, true, true, app)
+	err := p.rx.get(ctx, v, block, true, app)
 	if err == nil {
 		return nil
 	}
@@ -455,7 +466,7 @@ func (p *Pipe[T]) endError(op string, base error) error {
 
 func (p *Pipe[T]) opError(op string, err error) error {
 	switch err {
-	case ErrClosed, context.Canceled, context.DeadlineExceeded:
+	case ErrClosed, ErrEmpty, context.Canceled, context.DeadlineExceeded:
 		return err
 	}
 	if errors.Is(err, ErrClosed) {

@@ -530,18 +530,27 @@ func TestStatPipe(t *testing.T) {
 	}
 }
 
+// bytePipe returns the two ends of a new pipe of byte slices, closed at
+// the test's end, in the segment it also returns.
+func bytePipe(t *testing.T, opts ...queue.Option) (a, b *queue.Pipe[[]byte], seg *shm.Segment) {
+	t.Helper()
+	seg = shmtest.Segment(t, 1<<20)
+	a, err := queue.NewPipe[[]byte](seg, "p", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if b, err = queue.OpenPipe[[]byte](seg, "p"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return a, b, seg
+}
+
 func TestPipeRecvAppend(t *testing.T) {
 	ctx := context.Background()
-	seg := shmtest.Segment(t, 1<<20)
-	a, err := queue.NewPipe[[]byte](seg, "p", queue.Capacity(4), queue.MaxMessage(64))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := queue.OpenPipe[[]byte](seg, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b, seg := bytePipe(t, queue.Capacity(4), queue.MaxMessage(64))
+	var err error
 	for _, m := range []string{"one", "", "three"} {
 		if err := b.Send(ctx, []byte(m)); err != nil {
 			t.Fatal(err)
@@ -574,5 +583,26 @@ func TestPipeRecvAppend(t *testing.T) {
 	got, err := d.RecvAppend(ctx, nil)
 	if err != nil || string(got) != "\x01\x02\x03\x04\x05\x06\x07\x08" {
 		t.Fatalf("RecvAppend of an int64 = %x, %v", got, err)
+	}
+}
+
+func TestPipeTryRecvAppend(t *testing.T) {
+	ctx := context.Background()
+	a, b, _ := bytePipe(t, queue.Capacity(2), queue.MaxMessage(16))
+	if buf, err := a.TryRecvAppend([]byte("x")); err != queue.ErrEmpty || string(buf) != "x" {
+		t.Fatalf("TryRecvAppend of an empty pipe = %q, %v; want x, ErrEmpty", buf, err)
+	}
+	if err := b.Send(ctx, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if buf, err := a.TryRecvAppend([]byte("x")); err != nil || string(buf) != "xhello" {
+		t.Fatalf("TryRecvAppend = %q, %v", buf, err)
+	}
+	b.Close()
+	if _, err := a.TryRecvAppend(nil); err != io.EOF {
+		t.Fatalf("TryRecvAppend after the peer closed = %v, want io.EOF", err)
+	}
+	if _, err := b.TryRecvAppend(nil); !errors.Is(err, queue.ErrClosed) {
+		t.Fatalf("TryRecvAppend on a closed end = %v, want ErrClosed", err)
 	}
 }
