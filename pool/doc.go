@@ -39,18 +39,27 @@
 // messages of that size.
 //
 // Each worker has a segment of its own holding a pipe (package queue) to
-// the parent and a cell naming the task it runs. Messages cross the pipe
-// in frames of 4 KiB, 64 of them each way, so that a worker answers a
-// bundle of quick tasks without waiting for the parent to read. Tasks wait in the pool
+// the parent, a cell naming the task it runs, a cell counting the tasks
+// it may still start, and the word of its doorbell. Messages cross the
+// pipe in frames of 4 KiB, 64 of them each way, so that a worker answers a
+// bundle of quick tasks without waiting for the parent to read; the parent
+// waits for them on an eventfd in Go's poller, which the worker rings only
+// when the parent waits, so that a parent waiting for results holds no
+// thread and does not take a CPU from the workers. Tasks wait in the pool
 // (at most InFlight of them: a call that submits more waits) until a
 // worker is free. A worker whose tasks are quick (under 200 µs) is sent
 // them in bundles (up to 64 in one message, a fair share of those
 // waiting), two messages ahead, so that one wake-up carries many tasks
 // and it never waits between them. A worker whose tasks are slow is sent
 // one at a time, and a second to start right after the one it runs only
-// while every worker is busy, so that no task waits behind a long one
-// while another worker is idle (a bundle sent to a quick worker can still
-// meet a task that turns out slow). A worker answers its tasks in order.
+// while every worker is busy. A worker answers its tasks in order.
+//
+// A worker starts a task only by taking it from its count, so the parent
+// can take back tasks sent and not started by lowering the count: a
+// worker that runs out of tasks while none waits takes half of those not
+// started from the worker with most of them. No task waits behind a long
+// one while a worker is idle, whatever the dispatch guessed, and each
+// runs exactly once.
 // IMap reads its input only a few chunks ahead of the workers, so an
 // endless input is fine.
 //

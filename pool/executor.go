@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"iter"
+	"math"
 	"sync"
 )
 
@@ -77,12 +78,17 @@ func Wait[R any](ctx context.Context, fs []*Future[R], mode WaitMode) (done, not
 }
 
 // Shutdown is the executor's name for the end of a pool: it closes the
-// pool and, with cancelPending, fails the tasks no worker has taken with
+// pool and, with cancelPending, fails the tasks no worker has started with
 // context.Canceled (Python's cancel_futures), then joins it (see Join).
 func (p *Pool) Shutdown(ctx context.Context, cancelPending bool) error {
 	p.Close()
 	if cancelPending {
 		p.drain(context.Canceled)
+		for _, w := range p.workerList() {
+			for _, t := range w.revoke(math.MaxInt) {
+				t.finish(nil, context.Canceled)
+			}
+		}
 	}
 	return p.Join(ctx)
 }

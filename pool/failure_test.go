@@ -399,3 +399,40 @@ func TestParentKilled(t *testing.T) {
 		})
 	}
 }
+
+// TestSteal: tasks sent to a worker behind a task that turns out long are
+// taken back and run by the other worker, exactly once each.
+func TestSteal(t *testing.T) {
+	ctx := ctxT(t)
+	p := newPool(t, pool.Workers(2))
+	for range 3 {
+		// Quick tasks: the workers are sent bundles.
+		if _, err := pool.Map(ctx, p, work, make([]job, 200), pool.ChunkSize(1)); err != nil {
+			t.Fatal(err)
+		}
+		jobs := make([]job, 41)
+		for i := range jobs {
+			jobs[i] = job{N: i, Sleep: 2 * time.Millisecond}
+		}
+		jobs[0].Sleep = 400 * time.Millisecond
+		as, err := pool.Map(ctx, p, work, jobs, pool.ChunkSize(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var behind []int
+		for i, a := range as {
+			if a.N != i {
+				t.Fatalf("result %d is job %d", i, a.N)
+			}
+			if i > 0 && a.Pid == as[0].Pid && a.Start >= as[0].Start {
+				behind = append(behind, i)
+			}
+		}
+		if len(behind) > 0 {
+			t.Fatalf("short jobs %v of 40 waited for the long one on its worker", behind)
+		}
+		if st := p.Stats(); st.Submitted != st.Succeeded || st.Workers != 2 {
+			t.Fatalf("Stats = %+v", st)
+		}
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,9 +31,9 @@ const (
 	// quickTask is the service time below which a worker's tasks are
 	// quick: it is then sent two messages ahead, each bundling the tasks
 	// waiting, so that it never waits between them; a worker whose last
-	// task took longer is sent one task at a time, so that no task waits
-	// behind a long one while another worker is idle (a task cannot be
-	// taken back once sent).
+	// task took longer is sent one task at a time, so that few tasks wait
+	// behind a long one for an idle worker to take them back (see
+	// steal).
 	quickTask = 200 * time.Microsecond
 )
 
@@ -226,15 +228,19 @@ func (p *Pool) drain(err error) {
 	}
 }
 
+// workerList returns the workers running.
+func (p *Pool) workerList() []*worker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Collect(maps.Keys(p.workers))
+}
+
 // shutdown ends every worker (by closing its pipe, or with kill by
 // SIGKILL) and waits for them and their goroutines.
 func (p *Pool) shutdown(ctx context.Context, kill bool) error {
 	p.mu.Lock()
 	p.quitting = true
-	ws := make([]*worker, 0, len(p.workers))
-	for w := range p.workers {
-		ws = append(ws, w)
-	}
+	ws := slices.Collect(maps.Keys(p.workers))
 	p.mu.Unlock()
 	for _, w := range ws {
 		if kill {
@@ -318,11 +324,16 @@ type worker struct {
 	seg     *shm.Segment
 	pipe    *queue.Pipe[[]byte]
 	running *value.Cell[uint64]
-	room    chan struct{} // a token after each answer: the sender may send more
+	budget  *value.Cell[int64] // tasks sent that the worker may start (see runWorker)
+	bell    *doorbell          // rung by the worker when it answers
+	room    chan struct{}      // a token after each answer: the sender may send more
 
 	mu         sync.Mutex
 	out        []*task // sent and not answered, in the order sent; nil once dead
 	messages   int     // messages of tasks sent and not wholly answered
+	sent       int     // tasks sent, less those taken back (for MaxTasksPerWorker)
+	sendDone   bool    // sendLoop has sent its MaxTasksPerWorker and returned
+	revoked    int     // tasks taken back whose revoked answers are awaited
 	lastQuick  bool    // the last task answered was quick (see quickTask)
 	lastAnswer time.Time
 	dead       chan struct{}
@@ -351,13 +362,26 @@ func (p *Pool) startWorker() (err error) {
 	if err != nil {
 		return fmt.Errorf("pool: %w", err)
 	}
-	proc, err := workerFunc.Start(workerArgs{MaxMessage: p.o.maxMessage, InitFunc: p.o.initFunc, InitArg: p.o.initArg},
-		process.Segments(seg), process.Daemon())
+	budget, err := value.New[int64](seg, budgetName)
 	if err != nil {
+		return fmt.Errorf("pool: %w", err)
+	}
+	armed, err := value.New[uint32](seg, armedName)
+	if err != nil {
+		return fmt.Errorf("pool: %w", err)
+	}
+	bell, err := newDoorbell(armed)
+	if err != nil {
+		return err
+	}
+	proc, err := workerFunc.Start(workerArgs{MaxMessage: p.o.maxMessage, InitFunc: p.o.initFunc, InitArg: p.o.initArg},
+		process.Segments(seg), process.Files(bell.f), process.Daemon())
+	if err != nil {
+		bell.Close()
 		pipe.Close()
 		return fmt.Errorf("pool: start a worker: %w", err)
 	}
-	w := &worker{p: p, proc: proc, seg: seg, pipe: pipe, running: running,
+	w := &worker{p: p, proc: proc, seg: seg, pipe: pipe, running: running, budget: budget, bell: bell,
 		room: make(chan struct{}, 1), out: []*task{}, dead: make(chan struct{})}
 	p.mu.Lock()
 	if p.quitting {
@@ -367,6 +391,7 @@ func (p *Pool) startWorker() (err error) {
 		proc.Kill()
 		pipe.Close()
 		<-proc.Done()
+		bell.Close()
 		return ErrClosed
 	}
 	p.workers[w] = struct{}{}
@@ -391,8 +416,14 @@ func (w *worker) sendLoop() {
 	)
 	maxMsg := w.p.o.maxMessage
 send:
-	for sent := 0; w.p.o.maxTasks == 0 || sent < w.p.o.maxTasks; {
+	for {
 		w.mu.Lock()
+		if w.p.o.maxTasks > 0 && w.sent >= w.p.o.maxTasks {
+			w.sendDone = true
+			w.mu.Unlock()
+			break
+		}
+		sent := w.sent
 		// Quick while the last task was, and the one running, if any, has
 		// not run long yet: a worker stuck in a long task gets no more.
 		quick := w.lastQuick && (len(w.out) == 0 || time.Since(later(w.out[0].sent, w.lastAnswer)) < quickTask)
@@ -400,7 +431,9 @@ send:
 		// ends the first rather than a round trip to this process
 		// later, only while every worker is busy: then no other could
 		// have taken it sooner.
-		full := w.messages >= ahead || (!quick && w.messages >= 1 && w.p.idle.Load() > 0)
+		// Nothing is sent while tasks taken back are in the pipe: the
+		// budget raised for new ones would let the worker start them.
+		full := w.revoked > 0 || w.messages >= ahead || (!quick && w.messages >= 1 && w.p.idle.Load() > 0)
 		prefetch := !quick && w.messages >= 1
 		w.mu.Unlock()
 		if full {
@@ -475,8 +508,19 @@ send:
 				break gather
 			}
 		}
-		now := time.Now()
 		w.mu.Lock()
+		if w.revoked > 0 && w.out != nil {
+			// Tasks were taken back while this bundle was gathered:
+			// the budget raised for it would let the worker start
+			// them. The bundle goes back, for a worker free now.
+			w.mu.Unlock()
+			if carry != nil {
+				bundle, carry = append(bundle, carry), nil
+			}
+			w.p.putBack(slices.Clone(bundle))
+			continue
+		}
+		now := time.Now()
 		if w.out == nil {
 			w.mu.Unlock()
 			for _, t := range append(bundle, carry) {
@@ -509,18 +553,25 @@ send:
 		bundle[len(bundle)-1].lastOfMessage = true
 		w.setOut(append(w.out, bundle...))
 		w.messages++
+		w.sent += len(bundle)
+		w.budget.Add(int64(len(bundle))) // before the worker can see them
 		w.mu.Unlock()
 		for _, t := range gone {
 			t.finish(nil, t.c.ctx.Err())
 		}
-		sent += len(bundle)
-		if err := sendMessage(context.Background(), w.pipe, buf); err != nil {
+		if w.p.idle.Load() > 0 && len(w.p.pending) == 0 {
+			// A worker that fell idle before this bundle was sent
+			// found nothing to take: it takes its share now.
+			w.p.steal(nil)
+		}
+		if err := sendMessage(context.Background(), w.pipe, buf, nil); err != nil {
 			// Closed or dead: the worker never got the bundle.
 			w.mu.Lock()
 			var back []*task
 			if n, k := len(w.out), len(bundle); n >= k && w.out[n-k] == bundle[0] {
 				back = append(back, w.out[n-k:]...)
 				w.setOut(w.out[:n-k])
+				w.budget.Add(-int64(k))
 			}
 			w.mu.Unlock()
 			for _, t := range append(back, carry) {
@@ -563,29 +614,52 @@ func (w *worker) giveBack(t *task) {
 // settles the tasks it had and replaces it.
 func (w *worker) recvLoop() {
 	defer w.p.loops.Done()
-	// The pipe tells a dead worker only once it has opened its end; one
-	// that dies before (or never gets there) ends the wait through its
-	// process. What it sent is received first: Recv looks before it
-	// waits.
+	// The results are waited for with the doorbell, and the worker's
+	// death through its process (the pipe would tell it only once the
+	// worker has opened its end, and by reading /proc). What it sent is
+	// received first: a frame is looked for before the process is.
 	exited, stop := context.WithCancel(context.Background())
 	defer stop()
 	go func() {
 		select {
 		case <-w.proc.Done():
 			stop()
+			w.bell.wake()
 		case <-exited.Done():
 		}
 	}()
+	var (
+		got  []byte
+		gerr error
+		dst  []byte
+	)
+	ready := func() bool {
+		got, gerr = w.pipe.TryRecvAppend(dst)
+		return gerr != queue.ErrEmpty
+	}
+	frame := func(b []byte) ([]byte, error) {
+		for dst = b; ; {
+			if ready() {
+				return got, gerr
+			}
+			if exited.Err() != nil {
+				return b, fmt.Errorf("pool: worker %d exited: %w", w.proc.Pid(), queue.ErrPeerDied)
+			}
+			if err := w.bell.wait(ready); err != nil {
+				return b, fmt.Errorf("pool: doorbell of worker %d: %w", w.proc.Pid(), err)
+			}
+			if gerr != queue.ErrEmpty {
+				return got, gerr
+			}
+		}
+	}
 	answered := 0
 	var (
 		err    error
 		m, buf []byte
 	)
 	for {
-		if m, buf, err = recvMessage(exited, w.pipe, buf, w.p.o.maxMessage); err != nil {
-			if errors.Is(err, context.Canceled) {
-				err = fmt.Errorf("pool: worker %d exited: %w", w.proc.Pid(), queue.ErrPeerDied)
-			}
+		if m, buf, err = recvMessage(frame, buf, w.p.o.maxMessage); err != nil {
 			break
 		}
 		var r result
@@ -605,6 +679,27 @@ func (w *worker) recvLoop() {
 			break
 		}
 		t := w.out[0]
+		if (t.c == nil) != (r.status == statusRevoked) {
+			w.mu.Unlock()
+			err = fmt.Errorf("pool: worker %d answered task %d with status %d", w.proc.Pid(), r.id, r.status)
+			break
+		}
+		if t.c == nil {
+			// The placeholder of a task taken back (see revoke): the
+			// task runs elsewhere.
+			w.setOut(w.out[1:])
+			if t.lastOfMessage {
+				w.messages--
+			}
+			w.revoked--
+			idle := len(w.out) == 0
+			w.mu.Unlock()
+			w.signalRoom()
+			if idle {
+				w.p.steal(w)
+			}
+			continue
+		}
 		if r.count > 0 {
 			// The last part is decoded before the next receive
 			// reuses buf (finish calls done); the others wait for it.
@@ -626,11 +721,9 @@ func (w *worker) recvLoop() {
 		if t.lastOfMessage {
 			w.messages--
 		}
+		idle := len(w.out) == 0
 		w.mu.Unlock()
-		select {
-		case w.room <- struct{}{}:
-		default:
-		}
+		w.signalRoom()
 		answered++
 		if r.status == statusOK {
 			t.finish(t.parts, nil)
@@ -641,8 +734,19 @@ func (w *worker) recvLoop() {
 			err = nil
 			break
 		}
+		if idle {
+			w.p.steal(w)
+		}
 	}
 	w.exit(err)
+}
+
+// signalRoom tells sendLoop that it may send more.
+func (w *worker) signalRoom() {
+	select {
+	case w.room <- struct{}{}:
+	default:
+	}
 }
 
 func later(a, b time.Time) time.Time {
@@ -679,6 +783,7 @@ func (w *worker) exit(why error) {
 	close(w.dead)
 	w.mu.Unlock()
 	w.pipe.Close()
+	w.bell.Close()
 	clean := why == nil || why == io.EOF || errors.Is(why, queue.ErrClosed)
 	if len(out) > 0 || !clean {
 		// Something went wrong: make sure the process is gone.
@@ -688,6 +793,9 @@ func (w *worker) exit(why error) {
 	code, _ := w.proc.ExitCode()
 	running := w.running.Load()
 	for _, t := range out {
+		if t.c == nil {
+			continue // taken back: another worker has the task
+		}
 		select {
 		case <-w.p.stop:
 			t.finish(nil, w.p.closedErr())

@@ -33,11 +33,13 @@ type job struct {
 }
 
 type answer struct {
-	N   int
-	Pid int
+	N     int
+	Pid   int
+	Start int64 // when the job began, in ns of the wall clock, which processes share
 }
 
 var work = process.Register("pool_test.work", func(ctx context.Context, j job) (answer, error) {
+	start := time.Now().UnixNano()
 	if j.Sleep > 0 {
 		select {
 		case <-time.After(j.Sleep):
@@ -52,7 +54,7 @@ var work = process.Register("pool_test.work", func(ctx context.Context, j job) (
 	case j.Exit:
 		os.Exit(3)
 	}
-	return answer{N: j.N, Pid: os.Getpid()}, nil
+	return answer{N: j.N, Pid: os.Getpid(), Start: start}, nil
 })
 
 func newPool(t *testing.T, opts ...pool.Option) *pool.Pool {

@@ -56,13 +56,7 @@ func (c *call) release() {
 // added after the context's Err is set, and then not sent).
 func (c *call) cancel() {
 	err := c.ctx.Err()
-	c.p.mu.Lock()
-	ws := make([]*worker, 0, len(c.p.workers))
-	for w := range c.p.workers {
-		ws = append(ws, w)
-	}
-	c.p.mu.Unlock()
-	for _, w := range ws {
+	for _, w := range c.p.workerList() {
 		w.mu.Lock()
 		for i, t := range w.out {
 			if t.c != c {

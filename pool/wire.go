@@ -23,14 +23,16 @@ import (
 // order, all of status partial but the last, of
 // status ok; or, after any partial ones, a message of status failed or
 // panicked, whose index is the argument that failed and whose payload is
-// the error text (and, for a panic, a NUL and the stack). A worker runs
-// tasks in the order they arrive and answers each before it starts the
-// next.
+// the error text (and, for a panic, a NUL and the stack); or, for a task
+// the parent took back before the worker started it, one message of
+// status revoked. A worker runs tasks in the order they arrive and answers
+// each before it starts the next.
 const (
 	statusOK       = 0 // the last part of the results
 	statusPartial  = 1 // a part of the results; more follow
 	statusFailed   = 2 // the function returned an error
 	statusPanicked = 3 // the function panicked
+	statusRevoked  = 4 // the task was taken back: the worker did not run it
 
 	taskHeader   = 8 + 2 + 4
 	resultHeader = 8 + 1 + 4 + 4
@@ -54,26 +56,30 @@ const (
 func beginMessage(b []byte) []byte { return append(b, 0, 0, 0, 0) }
 
 // sendMessage fills in the length of m, begun by beginMessage, and sends
-// it in frames. An error leaves part of m sent only when the pipe has
-// failed for good (closed, or its peer gone): ctx is the caller's to end
-// such a pipe's use.
-func sendMessage(ctx context.Context, pipe *queue.Pipe[[]byte], m []byte) error {
+// it in frames, ringing bell (if not nil) after each. An error leaves part
+// of m sent only when the pipe has failed for good (closed, or its peer
+// gone): ctx is the caller's to end such a pipe's use.
+func sendMessage(ctx context.Context, pipe *queue.Pipe[[]byte], m []byte, bell *ringer) error {
 	binary.LittleEndian.PutUint32(m, uint32(len(m)))
 	for off := 0; off < len(m); off += frameSize {
 		if err := pipe.Send(ctx, m[off:min(len(m), off+frameSize)]); err != nil {
 			return err
+		}
+		if bell != nil {
+			bell.ring()
 		}
 	}
 	return nil
 }
 
 // recvMessage receives the next message, of at most max bytes after its
-// length, into buf (reusing its memory) and returns the message, without
-// its length, and the buffer for the next call. It returns the pipe's
-// io.EOF as it is at a message's boundary, and fails with an error
-// matching io.ErrUnexpectedEOF inside one.
-func recvMessage(ctx context.Context, pipe *queue.Pipe[[]byte], buf []byte, max int) (m, next []byte, err error) {
-	buf, err = pipe.RecvAppend(ctx, buf[:0])
+// length, into buf (reusing its memory) with frame, which appends the next
+// frame to its argument, and returns the message, without its length, and
+// the buffer for the next call. It returns frame's io.EOF as it is at a
+// message's boundary, and fails with an error matching io.ErrUnexpectedEOF
+// inside one.
+func recvMessage(frame func([]byte) ([]byte, error), buf []byte, max int) (m, next []byte, err error) {
+	buf, err = frame(buf[:0])
 	if err != nil {
 		return nil, buf, err
 	}
@@ -85,7 +91,7 @@ func recvMessage(ctx context.Context, pipe *queue.Pipe[[]byte], buf []byte, max 
 		return nil, buf, fmt.Errorf("pool: message of %d bytes, maximum %d", n-lengthHeader, max)
 	}
 	for int64(len(buf)) < n {
-		if buf, err = pipe.RecvAppend(ctx, buf); err != nil {
+		if buf, err = frame(buf); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
@@ -149,7 +155,7 @@ func parseResult(m []byte) (result, error) {
 		index:   int(binary.LittleEndian.Uint32(m[13:])),
 		payload: m[resultHeader:],
 	}
-	if r.status > statusPanicked {
+	if r.status > statusRevoked {
 		return result{}, fmt.Errorf("pool: result message of status %d", r.status)
 	}
 	return r, nil

@@ -34,6 +34,7 @@ func framedPipe(t *testing.T) (a, b *queue.Pipe[[]byte]) {
 func TestFrames(t *testing.T) {
 	ctx := context.Background()
 	a, b := framedPipe(t)
+	next := func(f []byte) ([]byte, error) { return b.RecvAppend(ctx, f) }
 	const max = 3*frameSize + 100
 	var buf []byte
 	for _, n := range []int{0, 1, frameSize - lengthHeader, frameSize - lengthHeader + 1, 2 * frameSize, max} {
@@ -42,10 +43,10 @@ func TestFrames(t *testing.T) {
 			m = append(m, byte(i*7))
 		}
 		want := bytes.Clone(m[lengthHeader:])
-		if err := sendMessage(ctx, a, m); err != nil {
+		if err := sendMessage(ctx, a, m, nil); err != nil {
 			t.Fatal(err)
 		}
-		got, next, err := recvMessage(ctx, b, buf, max)
+		got, next, err := recvMessage(next, buf, max)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("%d-byte message came back as %d bytes, %v", n, len(got), err)
 		}
@@ -69,7 +70,7 @@ func TestFrames(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, _, err := recvMessage(ctx, b, nil, max); err == nil {
+		if _, _, err := recvMessage(next, nil, max); err == nil {
 			t.Errorf("%s: received a message", c.name)
 		}
 		expired, cancel := context.WithCancel(ctx)
@@ -84,10 +85,10 @@ func TestFrames(t *testing.T) {
 	// The sender gone mid-message.
 	a.Send(ctx, frame(lengthHeader+2*frameSize, frameSize-lengthHeader))
 	a.Close()
-	if _, _, err := recvMessage(ctx, b, nil, max); !errors.Is(err, io.ErrUnexpectedEOF) {
+	if _, _, err := recvMessage(next, nil, max); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("message cut short by the sender's close = %v, want io.ErrUnexpectedEOF", err)
 	}
-	if _, _, err := recvMessage(ctx, b, nil, max); err != io.EOF {
+	if _, _, err := recvMessage(next, nil, max); err != io.EOF {
 		t.Fatalf("receive after the end = %v, want io.EOF", err)
 	}
 }

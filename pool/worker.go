@@ -16,6 +16,7 @@ import (
 const (
 	pipeName    = "pool.tasks"   // the pipe: end 0 the parent's, end 1 the worker's
 	runningName = "pool.running" // the id of the task the worker runs or last ran
+	budgetName  = "pool.budget"  // how many of the tasks sent the worker may still start
 )
 
 // workerArgs is what a worker process is started with.
@@ -29,9 +30,13 @@ type workerArgs struct {
 var workerFunc = process.Register("shmkit/pool.worker", runWorker)
 
 // runWorker answers the tasks that arrive on its pipe, in order, until the
-// parent closes its end. Before it runs a task it stores the task's id in
-// the running cell, so that the parent, if the worker dies, knows which
-// task it was running and which it had not started.
+// parent closes its end. Before it runs a task it takes one from the
+// budget cell, which the parent raises by the tasks it sends before it
+// sends them and lowers to take back tasks not yet started (see
+// worker.revoke): a task that finds the budget spent is skipped, and
+// answered as revoked. Then it stores the task's id in the running cell,
+// so that the parent, if the worker dies, knows which task it was running
+// and which it had not started.
 func runWorker(ctx context.Context, a workerArgs) (int, error) {
 	segs, err := process.InheritedSegments()
 	if err != nil {
@@ -49,12 +54,37 @@ func runWorker(ctx context.Context, a workerArgs) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	budget, err := value.Open[int64](segs[0], budgetName)
+	if err != nil {
+		return 0, err
+	}
+	armed, err := value.Open[uint32](segs[0], armedName)
+	if err != nil {
+		return 0, err
+	}
+	files := process.InheritedFiles()
+	if len(files) != 1 {
+		return 0, fmt.Errorf("pool: worker got %d files, want its doorbell", len(files))
+	}
+	bell := &ringer{f: files[0], armed: armed}
+	frame := func(b []byte) ([]byte, error) { return pipe.RecvAppend(ctx, b) }
+	claim := func() bool {
+		for {
+			b := budget.Load()
+			if b <= 0 {
+				return false
+			}
+			if budget.CompareAndSwap(b, b-1) {
+				return true
+			}
+		}
+	}
 	var out, held, in []byte
 	send := func(r result) error {
 		// Only an error's text can exceed a message: it is cut short.
 		r.payload = r.payload[:min(len(r.payload), a.MaxMessage-resultHeader)]
 		out = appendResult(beginMessage(out[:0]), r)
-		return sendMessage(ctx, pipe, out)
+		return sendMessage(ctx, pipe, out, bell)
 	}
 	if a.InitFunc != "" {
 		// The initializer's failure is this worker's last word, as the
@@ -89,7 +119,7 @@ func runWorker(ctx context.Context, a workerArgs) (int, error) {
 	}
 	for n := 0; ; {
 		var m []byte
-		m, in, err = recvMessage(ctx, pipe, in, a.MaxMessage)
+		m, in, err = recvMessage(frame, in, a.MaxMessage)
 		if err == io.EOF {
 			return n, nil
 		}
@@ -104,6 +134,12 @@ func runWorker(ctx context.Context, a workerArgs) (int, error) {
 			)
 			if id, fn, args, m, err = parseTask(m); err != nil {
 				return n, err
+			}
+			if !claim() {
+				if err := send(result{id: id, status: statusRevoked}); err != nil {
+					return n, err
+				}
+				continue
 			}
 			if err := run(id, fn, args); err != nil {
 				return n, err
