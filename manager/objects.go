@@ -612,7 +612,8 @@ func endAll(mu *sync.Mutex, lists ...*[]*waiter) {
 type lockObj struct {
 	mu      sync.Mutex
 	holder  *sconn
-	died    bool // the last holder's connection ended while holding it
+	died    bool   // the last holder's connection ended while holding it
+	fence   uint64 // grants so far: the holder's fencing token
 	waiters []*waiter
 }
 
@@ -621,6 +622,7 @@ func (l *lockObj) kind() kind { return kindLock }
 // grant gives the lock to c and returns the status to report.
 func (l *lockObj) grant(c *sconn) status {
 	l.holder = c
+	l.fence++
 	c.addHeld(l)
 	if l.died {
 		l.died = false
@@ -660,6 +662,14 @@ func (l *lockObj) handle(c *sconn, r request, w *frameWriter) error {
 			return err
 		}
 		w.bool(l.holder != nil)
+	case opLockFence:
+		if err := a.done(); err != nil {
+			return err
+		}
+		if l.holder != c {
+			return failf(statusNotOwner, "lock not held by this connection")
+		}
+		w.uint(l.fence)
 	default:
 		return unsupported(r.op, kindLock)
 	}

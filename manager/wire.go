@@ -126,6 +126,7 @@ const (
 	opLockAcquire op = 80 // [timeout] -> [] | OwnerDead | Timeout
 	opLockRelease op = 81 // [] -> [] | NotOwner
 	opLockLocked  op = 82 // [] -> [locked]
+	opLockFence   op = 83 // [] -> [fence] | NotOwner
 
 	// Queues.
 	opQueuePut op = 96 // [value, timeout] -> [] | Full | Timeout

@@ -9,7 +9,6 @@
 package redisbench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
@@ -17,24 +16,20 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shmkit/shmkit/internal/redistest"
 )
 
 // Names of the binaries looked up in $PATH, and the Debian packages that
 // provide them.
 const (
 	serverName       = "redis-server"
-	serverPackage    = "redis-server"
 	benchmarkName    = "redis-benchmark"
 	benchmarkPackage = "redis-tools"
 )
@@ -47,33 +42,19 @@ const (
 	benchmarkValue = "xxx"
 )
 
-const (
-	// startTimeout bounds the wait for a new server to answer PING.
-	startTimeout = 30 * time.Second
-	// stopTimeout is how long a server may take to exit after SIGTERM
-	// before it is killed.
-	stopTimeout = 10 * time.Second
-	// maxSocketPath is the longest path a Unix socket address holds on
-	// Linux: sun_path is 108 bytes including the final NUL.
-	maxSocketPath = 107
-)
-
 // A Server is a redis-server process private to one test or benchmark.
 type Server struct {
+	*redistest.Server
 	tb        testing.TB
-	sock      string
-	log       string
 	benchmark string // name of the redis-benchmark binary, looked up by Run
 }
 
 // Start starts a redis-server listening only on a Unix socket in
-// tb.TempDir(), with no TCP port and no persistence, and returns once it
-// answers PING. It stores the key redis-benchmark's GET test reads, so
-// GET hits even when run without SET. The server is stopped with SIGTERM
-// (SIGKILL if it has not exited after 10s) and waited for in tb.Cleanup;
-// on Linux it is also killed if the test process dies first. Start calls
-// tb.Skip if redis-server is not installed, and tb.Fatal if it does not
-// start.
+// tb.TempDir(), with no TCP port and no persistence (see package
+// redistest), and returns once it answers PING. It stores the key
+// redis-benchmark's GET test reads, so GET hits even when run without
+// SET. Start calls tb.Skip if redis-server is not installed, and tb.Fatal
+// if it does not start.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
 	return start(tb, serverName, benchmarkName)
@@ -82,116 +63,12 @@ func Start(tb testing.TB) *Server {
 // start is Start with the names of the binaries to look up.
 func start(tb testing.TB, server, benchmark string) *Server {
 	tb.Helper()
-	bin := lookPath(tb, server, serverPackage)
-	dir := tb.TempDir()
-	if len(filepath.Join(dir, "redis.sock")) > maxSocketPath {
-		// The temporary directory is named after the test; fall back to a
-		// shorter name.
-		short, err := os.MkdirTemp("", "redisbench")
-		if err != nil {
-			tb.Fatalf("redisbench: %v", err)
-		}
-		tb.Cleanup(func() { os.RemoveAll(short) })
-		dir = short
-	}
-	s := &Server{
-		tb:        tb,
-		sock:      filepath.Join(dir, "redis.sock"),
-		log:       filepath.Join(dir, "redis.log"),
-		benchmark: benchmark,
-	}
-	if len(s.sock) > maxSocketPath {
-		tb.Fatalf("redisbench: socket path %s is longer than %d bytes; set a shorter TMPDIR", s.sock, maxSocketPath)
-	}
-	logFile, err := os.Create(s.log)
-	if err != nil {
-		tb.Fatalf("redisbench: %v", err)
-	}
-	cmd := exec.Command(bin,
-		"--port", "0",
-		"--unixsocket", s.sock,
-		"--unixsocketperm", "700",
-		"--dir", dir,
-		"--save", "",
-		"--appendonly", "no",
-		"--daemonize", "no",
-		"--logfile", "",
-	)
-	cmd.Dir = dir
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	setDeathSignal(cmd)
-
-	// The parent-death signal fires when the thread that started the child
-	// exits, and the Go runtime ends a thread whose locked goroutine exits.
-	// So one goroutine, locked to its thread, starts the server and waits
-	// for it: the thread lives exactly as long as the server does.
-	started := make(chan error, 1)
-	done := make(chan struct{})
-	var waitErr error
-	go func() {
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			runtime.UnlockOSThread()
-			started <- err
-			return
-		}
-		started <- nil
-		waitErr = cmd.Wait()
-		runtime.UnlockOSThread()
-		close(done)
-	}()
-	err = <-started
-	logFile.Close() // the server has its own copy
-	if err != nil {
-		tb.Fatalf("redisbench: start %s: %v", bin, err)
-	}
-
-	var exited bool // reported during startup, so not again at cleanup
-	tb.Cleanup(func() {
-		tb.Helper()
-		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			tb.Errorf("redisbench: stop redis-server: %v", err)
-		}
-		timer := time.NewTimer(stopTimeout)
-		defer timer.Stop()
-		select {
-		case <-done:
-		case <-timer.C:
-			cmd.Process.Kill()
-			<-done
-			tb.Errorf("redisbench: redis-server did not exit within %v of SIGTERM and was killed\n%s", stopTimeout, s.logTail())
-			return
-		}
-		if waitErr != nil && !exited {
-			tb.Errorf("redisbench: redis-server: %v\n%s", waitErr, s.logTail())
-		}
-	})
-
-	deadline := time.Now().Add(startTimeout)
-	for {
-		_, err := command(s.sock, time.Now().Add(time.Second), "PING")
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("redisbench: redis-server did not answer within %v: %v\n%s", startTimeout, err, s.logTail())
-		}
-		select {
-		case <-done:
-			exited = true
-			tb.Fatalf("redisbench: redis-server exited during startup: %v\n%s", waitErr, s.logTail())
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	if _, err := command(s.sock, time.Now().Add(startTimeout), "SET", benchmarkKey, benchmarkValue); err != nil {
+	s := &Server{Server: redistest.Start(tb, redistest.Config{Binary: server}), tb: tb, benchmark: benchmark}
+	if _, err := s.Do("SET", benchmarkKey, benchmarkValue); err != nil {
 		tb.Fatalf("redisbench: %v", err)
 	}
 	return s
 }
-
-// Socket returns the path of the server's Unix socket.
-func (s *Server) Socket() string { return s.sock }
 
 // Run runs redis-benchmark against s over its Unix socket: clients
 // connections, each pipelining pipeline requests, for requests requests in
@@ -216,7 +93,7 @@ func (s *Server) Run(ctx context.Context, clients, pipeline, requests int, tests
 		return nil, errors.New("redisbench: no tests named")
 	}
 	cmd := exec.CommandContext(ctx, bin,
-		"-s", s.sock,
+		"-s", s.Socket(),
 		"-c", strconv.Itoa(clients),
 		"-P", strconv.Itoa(pipeline),
 		"-n", strconv.Itoa(requests),
@@ -249,58 +126,6 @@ func lookPath(tb testing.TB, name, pkg string) string {
 		tb.Skipf("redisbench: %s not found in $PATH; install the Debian package %s (apt-get install %s) to compare with Redis", name, pkg, pkg)
 	}
 	return path
-}
-
-// logTail returns the end of the server's log, for error messages.
-func (s *Server) logTail() string {
-	const keep = 2048
-	b, err := os.ReadFile(s.log)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	if len(b) > keep {
-		b = b[len(b)-keep:]
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-	}
-	return "redis-server log:\n" + string(bytes.TrimSpace(b))
-}
-
-// command sends one command, as a RESP array of bulk strings, to the
-// server listening on sock and returns its reply, which must be a simple
-// string ("+PONG" gives "PONG"). The exchange must end by deadline.
-func command(sock string, deadline time.Time, args ...string) (string, error) {
-	d := net.Dialer{Deadline: deadline}
-	c, err := d.Dial("unix", sock)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	if err := c.SetDeadline(deadline); err != nil {
-		return "", err
-	}
-	var req bytes.Buffer
-	fmt.Fprintf(&req, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&req, "$%d\r\n%s\r\n", len(a), a)
-	}
-	if _, err := c.Write(req.Bytes()); err != nil {
-		return "", err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", args[0], err)
-	}
-	line = strings.TrimSuffix(line, "\r\n")
-	switch {
-	case strings.HasPrefix(line, "+"):
-		return line[1:], nil
-	case strings.HasPrefix(line, "-"):
-		return "", fmt.Errorf("%s: server error: %s", args[0], line[1:])
-	default:
-		return "", fmt.Errorf("%s: unexpected reply %q", args[0], line)
-	}
 }
 
 // parseCSV returns the requests per second in redis-benchmark --csv output,

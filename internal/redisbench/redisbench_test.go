@@ -41,7 +41,7 @@ func TestRun(t *testing.T) {
 // have stored.
 func TestStartStoresKey(t *testing.T) {
 	s := Start(t)
-	got, err := command(s.Socket(), time.Now().Add(time.Minute), "TYPE", benchmarkKey)
+	got, err := s.Do("TYPE", benchmarkKey)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package redisbench
+package redistest
 
 import (
 	"os/exec"
