@@ -32,8 +32,9 @@ type batchOp struct {
 
 // completer is a Future of any type.
 type completer interface {
-	// complete sets the result from a response's results, or err.
-	complete(res items, err error)
+	// complete sets the result from a response's results (from a Redis
+	// engine if native), or err.
+	complete(res items, native bool, err error)
 }
 
 // A Future is the result of an operation queued in a Batch.
@@ -56,13 +57,13 @@ func (f *Future[T]) Result() (T, error) {
 	return f.v, f.err
 }
 
-func (f *Future[T]) complete(res items, err error) {
+func (f *Future[T]) complete(res items, native bool, err error) {
 	f.done = true
 	if err != nil {
 		f.err = f.r.wrap(err)
 		return
 	}
-	r := results{it: res}
+	r := results{it: res, native: native}
 	if f.version {
 		var ver uint64
 		r.uint(&ver)
@@ -108,7 +109,7 @@ func queue[T any](b *Batch, r *ref, o op, f *Future[T], args func(*frameWriter) 
 	}
 	if err != nil {
 		b.w.buf = b.w.buf[:start]
-		f.complete(nil, err)
+		f.complete(nil, false, err)
 		return f
 	}
 	b.ops = append(b.ops, batchOp{r: r, start: start, fut: f})
@@ -129,12 +130,15 @@ func (b *Batch) Do(ctx context.Context) error {
 	}()
 	fail := func(ops []batchOp, err error) error {
 		for _, op := range ops {
-			op.fut.complete(nil, err)
+			op.fut.complete(nil, false, err)
 		}
 		return err
 	}
 	if len(ops) == 0 {
 		return nil
+	}
+	if b.c.redis != nil {
+		return b.doRedis(ctx, ops, buf, fail)
 	}
 	s, err := b.c.session(ctx)
 	if err != nil {
@@ -200,9 +204,9 @@ func (b *Batch) Do(ctx context.Context) error {
 		for k, cl := range calls {
 			op := ops[i+k]
 			if e := cl.error(); e != nil {
-				op.fut.complete(nil, e)
+				op.fut.complete(nil, false, e)
 			} else {
-				op.fut.complete(cl.resp.results, nil)
+				op.fut.complete(cl.resp.results, false, nil)
 			}
 			cl.recycle()
 		}
@@ -210,6 +214,82 @@ func (b *Batch) Do(ctx context.Context) error {
 			return fail(ops[j:], err)
 		}
 		i = j
+	}
+	return nil
+}
+
+// doRedis runs the operations of a batch of a Redis engine's client, in
+// order: runs of single commands in pipelines of at most batchChunk bytes
+// of requests, and operations of more than one command (an Add of a
+// narrow type) on their own.
+func (b *Batch) doRedis(ctx context.Context, ops []batchOp, buf []byte, fail func([]batchOp, error) error) error {
+	e, err := b.c.redisEngine()
+	if err != nil {
+		return fail(ops, err)
+	}
+	rops := make([]redisOp, len(ops))
+	planned := make([]error, len(ops))
+	for i, bo := range ops {
+		frame := buf[bo.start:]
+		n := int(binary.BigEndian.Uint32(frame))
+		o := op(binary.BigEndian.Uint16(frame[frameLenSize+9:]))
+		rops[i], planned[i] = e.plan(bo.r.k, bo.r.name, o, items(frame[frameLenSize+requestHeaderLen:frameLenSize+n]))
+	}
+	complete := func(i int, cl *call, w frameWriter, err error) {
+		cl, err = e.settle(cl, w, err)
+		switch {
+		case err != nil:
+			ops[i].fut.complete(nil, false, err)
+		case cl.error() != nil:
+			ops[i].fut.complete(nil, false, cl.error())
+			cl.recycle()
+		default:
+			ops[i].fut.complete(cl.resp.results, true, nil)
+			cl.recycle()
+		}
+	}
+	for i := 0; i < len(ops); {
+		if planned[i] == nil && rops[i].run != nil {
+			cl := newCall()
+			w := frameWriter{buf: cl.body[:0]}
+			err := rops[i].run(ctx, &w)
+			complete(i, cl, w, err)
+			if err := redisErr(err); err != nil && !errors.As(err, new(*RemoteError)) {
+				return fail(ops[i+1:], err)
+			}
+			i++
+			continue
+		}
+		// A pipeline: ops[i:j], single commands (or failed plans).
+		j := i
+		var cmds [][]any
+		for ; j < len(ops) && (planned[j] != nil || rops[j].run == nil); j++ {
+			if j > i && ops[j].start-ops[i].start >= batchChunk {
+				break
+			}
+			if planned[j] == nil {
+				cmds = append(cmds, rops[j].cmd)
+			}
+		}
+		replies, errs, perr := e.conn.Pipeline(ctx, cmds)
+		k := 0
+		for ; i < j; i++ {
+			err := planned[i]
+			var v any
+			if err == nil {
+				v, err = replies[k], errs[k]
+				k++
+			}
+			cl := newCall()
+			w := frameWriter{buf: cl.body[:0]}
+			if err == nil {
+				err = rops[i].reply(v, &w)
+			}
+			complete(i, cl, w, err)
+		}
+		if perr != nil {
+			return fail(ops[j:], redisErr(perr))
+		}
 	}
 	return nil
 }

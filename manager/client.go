@@ -33,15 +33,32 @@ type Client struct {
 	gen     uint64        // sessions dialled so far; guarded by mu
 	closed  bool          // guarded by mu
 	dialing chan struct{} // closed when the dial in progress ends; guarded by mu
+
+	redis *redisEngine // set when the client talks to Redis instead of a server
 }
 
 // Dial connects to the server at address on network ("unix" or "tcp"),
 // runs the handshake and returns the client. opts must carry the server's
 // auth key if it has one, and a TLS configuration if it uses TLS.
+//
+// On network "redis" (or "rediss", for TLS) the client's proxies run
+// against Redis, or Valkey, instead (see docs/redis.md), once the program
+// imports package github.com/shmkit/shmkit/manager/redis: address is a
+// URL (redis://user:password@host:6379/0, rediss://..., unix:///path),
+// host:port, or the path of a Unix socket. opts.KeyPrefix, opts.Lease and
+// opts.RedisCluster apply there, and opts.TLSConfig if set.
 func Dial(ctx context.Context, network, address string, opts *Options) (*Client, error) {
 	c := &Client{network: network, address: address}
 	if opts != nil {
 		c.opts = *opts
+	}
+	if isRedis(network) {
+		e, err := dialRedis(ctx, network, address, &c.opts)
+		if err != nil {
+			return nil, fmt.Errorf("manager: dial %s: %w", network, err)
+		}
+		c.redis = e
+		return c, nil
 	}
 	if _, err := c.session(ctx); err != nil {
 		return nil, err
@@ -60,11 +77,32 @@ func (c *Client) Close() error {
 	if s != nil {
 		s.fail(ErrClosed)
 	}
+	if c.redis != nil {
+		return c.redis.close()
+	}
 	return nil
+}
+
+// redisEngine returns the client's Redis engine, or ErrClosed once the
+// client is closed.
+func (c *Client) redisEngine() (*redisEngine, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	return c.redis, nil
 }
 
 // Ping makes a round trip to the server.
 func (c *Client) Ping(ctx context.Context) error {
+	if c.redis != nil {
+		e, err := c.redisEngine()
+		if err != nil {
+			return err
+		}
+		return redisErr(ignore(e.conn.Do(ctx, "PING")))
+	}
 	s, err := c.session(ctx)
 	if err != nil {
 		return err
@@ -244,6 +282,9 @@ type call struct {
 	body []byte        // the response body, copied out of the reader
 	resp response
 	err  error
+	// native marks the results of a Redis engine, whose stored values
+	// are in their Redis form (see fromRedis).
+	native bool
 }
 
 // A group is the calls of a batch chunk, completed together: done is
@@ -281,7 +322,7 @@ func (cl *call) recycle() {
 	if cap(cl.body) > 64<<10 || cap(cl.req.buf) > 64<<10 {
 		return
 	}
-	cl.resp, cl.grp, cl.done = response{}, nil, nil
+	cl.resp, cl.grp, cl.done, cl.native = response{}, nil, nil, false
 	callPool.Put(cl)
 }
 
@@ -631,6 +672,18 @@ var cancelGrace = 5 * time.Second
 // timeout, or 0 (do not park) when try is set. If ctx ends first, the
 // client asks the server to cancel, and settles the request as keep does.
 func (s *session) blocking(ctx context.Context, o op, obj uint32, try bool, build func(*frameWriter, time.Duration) error) (*call, error) {
+	timeout := blockingTimeout(ctx, try)
+	cl, err := s.send(ctx, o, obj, func(w *frameWriter) error { return build(w, timeout) })
+	if err != nil {
+		return nil, err
+	}
+	return s.settle(ctx, cl, !try)
+}
+
+// blockingTimeout is the timeout a blocking request carries: ctx's
+// deadline, -1 (for ever) without one, or 0 (do not wait) with try or
+// once ctx has ended.
+func blockingTimeout(ctx context.Context, try bool) time.Duration {
 	timeout := time.Duration(-1)
 	if d, ok := ctx.Deadline(); ok {
 		timeout = max(time.Until(d), 0)
@@ -638,11 +691,7 @@ func (s *session) blocking(ctx context.Context, o op, obj uint32, try bool, buil
 	if try || ctx.Err() != nil {
 		timeout = 0
 	}
-	cl, err := s.send(ctx, o, obj, func(w *frameWriter) error { return build(w, timeout) })
-	if err != nil {
-		return nil, err
-	}
-	return s.settle(ctx, cl, !try)
+	return timeout
 }
 
 // keep runs a request whose result must not be lost once sent: a Pop's

@@ -24,6 +24,12 @@ type ref struct {
 // (attachOpenOrCreate) the object named name.
 func (c *Client) open(ctx context.Context, k kind, name string, mode uint64, capacity int64) (*ref, error) {
 	r := &ref{c: c, k: k, name: name, capacity: capacity}
+	if c.redis != nil {
+		if err := r.attachRedis(ctx, mode); err != nil {
+			return nil, r.wrap(err)
+		}
+		return r, nil
+	}
 	s, err := c.session(ctx)
 	if err != nil {
 		return nil, err
@@ -97,6 +103,9 @@ func (r *ref) session(ctx context.Context) (*session, uint32, error) {
 // call runs one operation on the object. On success the caller reads the
 // call's results and recycles it.
 func (r *ref) call(ctx context.Context, o op, build func(*frameWriter) error) (*call, error) {
+	if r.c.redis != nil {
+		return r.check(r.redisDo(ctx, o, build))
+	}
 	s, id, err := r.session(ctx)
 	if err != nil {
 		return nil, err
@@ -108,6 +117,10 @@ func (r *ref) call(ctx context.Context, o op, build func(*frameWriter) error) (*
 // keep runs an operation whose result must not be lost once sent (see
 // session.keep).
 func (r *ref) keep(ctx context.Context, o op, build func(*frameWriter) error) (*call, error) {
+	if r.c.redis != nil {
+		// A command sent is not abandoned when ctx ends (see redisDo).
+		return r.check(r.redisDo(ctx, o, build))
+	}
 	s, id, err := r.session(ctx)
 	if err != nil {
 		return nil, err
@@ -119,6 +132,10 @@ func (r *ref) keep(ctx context.Context, o op, build func(*frameWriter) error) (*
 // blocking runs an operation the server may park (see session.blocking);
 // with try, the server is told not to park it.
 func (r *ref) blocking(ctx context.Context, o op, try bool, build func(*frameWriter, time.Duration) error) (*call, error) {
+	if r.c.redis != nil {
+		timeout := blockingTimeout(ctx, try)
+		return r.check(r.redisDo(ctx, o, func(w *frameWriter) error { return build(w, timeout) }))
+	}
 	s, id, err := r.session(ctx)
 	if err != nil {
 		return nil, err
@@ -148,6 +165,13 @@ func (r *ref) wrap(err error) error {
 // new connection, creating the object if it is missing (as it is after the
 // server restarted), which cannot be told from one that was removed.
 func (c *Client) Remove(ctx context.Context, name string) (bool, error) {
+	if c.redis != nil {
+		e, err := c.redisEngine()
+		if err != nil {
+			return false, err
+		}
+		return e.remove(ctx, name)
+	}
 	s, err := c.session(ctx)
 	if err != nil {
 		return false, err
@@ -172,8 +196,9 @@ func (c *Client) Remove(ctx context.Context, name string) (bool, error) {
 
 // results decodes a response's results, remembering the first error.
 type results struct {
-	it  items
-	err error
+	it     items
+	native bool // the results of a Redis engine: stored values in their Redis form
+	err    error
 }
 
 func (r *results) next() []byte {
@@ -217,7 +242,13 @@ func (r *results) bool(v *bool) {
 // the proxy's type is ErrType.
 func (r *results) value(v any) {
 	if b := r.next(); b != nil {
-		if err := decMode.Unmarshal(b, v); err != nil {
+		var err error
+		if s, ok := nativeItem(b); ok && r.native {
+			err = fromRedis(s, v)
+		} else {
+			err = decMode.Unmarshal(b, v)
+		}
+		if err != nil {
 			r.err = fmt.Errorf("%w: stored value does not decode into %T: %v", ErrType, v, err)
 		}
 	}
@@ -227,7 +258,13 @@ func (r *results) value(v any) {
 // with the codec's fast paths for common types.
 func into[T any](r *results, v *T) {
 	if b := r.next(); b != nil {
-		if err := decodeItem(b, v); err != nil {
+		var err error
+		if s, ok := nativeItem(b); ok && r.native {
+			err = fromRedis(s, v)
+		} else {
+			err = decodeItem(b, v)
+		}
+		if err != nil {
 			r.err = fmt.Errorf("%w: stored value does not decode into %T: %v", ErrType, v, err)
 		}
 	}
@@ -243,7 +280,7 @@ func (r *results) done() error {
 // decodeResults runs read over cl's results, recycles cl, and returns the
 // first error.
 func decodeResults(cl *call, read func(r *results)) error {
-	r := results{it: cl.resp.results}
+	r := results{it: cl.resp.results, native: cl.native}
 	read(&r)
 	err := r.done()
 	cl.recycle()

@@ -61,6 +61,21 @@ type Options struct {
 	// 10 seconds.
 	HandshakeTimeout time.Duration
 
+	// KeyPrefix begins the key of every object, on the Redis engine
+	// (docs/redis.md); "" means DefaultKeyPrefix.
+	KeyPrefix string
+
+	// Lease is, on the Redis engine, how long a client that stops
+	// renewing (it died, or lost its network) keeps the locks it holds
+	// and the queue items it has taken: a lock's next Acquire after the
+	// lease gets ErrOwnerDead, a taken item goes back to its queue. A
+	// live client renews every third of it. 0 means DefaultLease.
+	Lease time.Duration
+
+	// RedisCluster dials a Redis Cluster, on the Redis engine, through
+	// the node of the address.
+	RedisCluster bool
+
 	// Logger receives the server's reports: connections refused during
 	// the handshake (Info: wrong auth key, another user, not a client)
 	// and panics recovered in handlers (Error). nil logs only the panics,

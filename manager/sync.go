@@ -75,6 +75,23 @@ func (l *Lock) Release(ctx context.Context) error { return l.r.noResult(ctx, opL
 // Locked reports whether some client holds the lock.
 func (l *Lock) Locked(ctx context.Context) (bool, error) { return l.r.boolOp(ctx, opLockLocked, nil) }
 
+// Fence returns the fencing token of the grant this client holds: the
+// number of times the lock has been granted, so that every grant's token
+// is greater than the one before it. A resource the lock protects can
+// remember the largest token it has seen and refuse requests carrying a
+// smaller one, which turns away a holder that lost the lock without
+// knowing it (paused past its lease on Redis, say). Fence returns an
+// error matching ErrNotOwner if this client does not hold the lock.
+func (l *Lock) Fence(ctx context.Context) (uint64, error) {
+	cl, err := l.r.call(ctx, opLockFence, nil)
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	err = decodeResults(cl, func(res *results) { res.uint(&n) })
+	return n, l.r.wrapErr(err)
+}
+
 // A Queue is a proxy for a FIFO queue held by the server, like Python's
 // Manager().Queue(). Items are delivered once each, in the order they were
 // put, to the client that has waited longest. A waiting client whose
