@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmkit/shmkit/internal/redistest"
 	"github.com/shmkit/shmkit/internal/shmtest"
+	_ "github.com/shmkit/shmkit/manager/redis"
 )
 
 func TestMain(m *testing.M) { shmtest.Main(m) }
@@ -31,6 +33,9 @@ type transport struct {
 	network string
 	server  Options
 	client  Options
+	// On network "redis": a private redis-server on a loopback port
+	// with a password, rather than a Unix socket.
+	redisTCP bool
 }
 
 func transports(t testing.TB) []transport {
@@ -40,19 +45,41 @@ func transports(t testing.TB) []transport {
 		{name: "unix", network: "unix", client: Options{NoSharedMemory: true}},
 		{name: "tcp", network: "tcp", server: Options{AuthKey: testKey}, client: Options{AuthKey: testKey}},
 		{name: "tls", network: "tcp", server: Options{AuthKey: testKey, TLSConfig: srvTLS}, client: Options{AuthKey: testKey, TLSConfig: cliTLS}},
+		{name: "redis", network: "redis", client: Options{Lease: time.Second}},
+		{name: "redis-tcp", network: "redis", redisTCP: true, client: Options{Lease: time.Second}},
 	}
+}
+
+// serverTransports are the transports of a shmkit server, for tests of
+// what only it has.
+func serverTransports(t testing.TB) []transport {
+	var ts []transport
+	for _, tr := range transports(t) {
+		if !isRedis(tr.network) {
+			ts = append(ts, tr)
+		}
+	}
+	return ts
 }
 
 // forEachTransport runs f in a subtest per transport, each with its own
 // server.
 func forEachTransport(t *testing.T, f func(t *testing.T, ts *testServer)) {
+	for _, tr := range transports(t) {
+		t.Run(tr.name, func(t *testing.T) { f(t, startServer(t, tr)) })
+	}
+}
+
+// forEachServerTransport is forEachTransport over the transports of a
+// shmkit server only, for tests of its protocol and limits.
+func forEachServerTransport(t *testing.T, f func(t *testing.T, ts *testServer)) {
 	forEachTransportWith(t, func(*Server) {}, f)
 }
 
 // forEachTransportWith is forEachTransport with each server adjusted by
 // prepare before it serves.
 func forEachTransportWith(t *testing.T, prepare func(*Server), f func(t *testing.T, ts *testServer)) {
-	for _, tr := range transports(t) {
+	for _, tr := range serverTransports(t) {
 		t.Run(tr.name, func(t *testing.T) { f(t, startServer(t, tr, prepare)) })
 	}
 }
@@ -60,16 +87,25 @@ func forEachTransportWith(t *testing.T, prepare func(*Server), f func(t *testing
 // testServer is a server running in the test process, for protocol tests.
 // Tests of behaviour across processes start workers as clients.
 type testServer struct {
-	*Server
+	*Server // nil on Redis
 	tr      transport
 	address string
 	served  chan error
+	redis   *redistest.Server
 }
 
 // startServer serves tr in the test process; prepare, if any, adjusts the
 // server before it starts serving.
 func startServer(t testing.TB, tr transport, prepare ...func(*Server)) *testServer {
 	t.Helper()
+	if isRedis(tr.network) {
+		cfg := redistest.Config{}
+		if tr.redisTCP {
+			cfg = redistest.Config{TCP: true, Password: "sesame"}
+		}
+		rs := redistest.Start(t, cfg)
+		return &testServer{tr: tr, address: rs.URL(), redis: rs}
+	}
 	var l net.Listener
 	var err error
 	address := "127.0.0.1:0"

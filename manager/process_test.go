@@ -25,11 +25,13 @@ type clientJob struct {
 	Key              []byte
 	NoShm            bool
 	Iters            int
+	Updates          int // of incrementer; 0 means Iters/10
 	Worker           int
+	Lease            time.Duration // on Redis
 }
 
 func (j clientJob) dial(ctx context.Context) (*Client, error) {
-	return Dial(ctx, j.Network, j.Address, &Options{AuthKey: j.Key, NoSharedMemory: j.NoShm})
+	return Dial(ctx, j.Network, j.Address, &Options{AuthKey: j.Key, NoSharedMemory: j.NoShm, Lease: j.Lease})
 }
 
 // incrementer adds 1 to a dict entry Iters times with Add, and Iters/10
@@ -49,8 +51,11 @@ var incrementer = process.Register("manager-test/increment", func(ctx context.Co
 			return 0, err
 		}
 	}
-	retries := 0
-	for range j.Iters / 10 {
+	retries, updates := 0, j.Updates
+	if updates == 0 {
+		updates = j.Iters / 10
+	}
+	for range updates {
 		if _, err := d.Update(ctx, "update", func(old int64, ok bool) (int64, error) {
 			retries++
 			return old + 1, nil
@@ -58,7 +63,7 @@ var incrementer = process.Register("manager-test/increment", func(ctx context.Co
 			return 0, err
 		}
 	}
-	return retries - j.Iters/10, nil
+	return retries - updates, nil
 })
 
 // TestIncrementsExact is the lost-update program that Python's Manager

@@ -26,7 +26,7 @@ func countRequests() (*atomic.Int64, func(*Server)) {
 }
 
 func TestWrongAuthKeyRefused(t *testing.T) {
-	for _, tr := range transports(t)[2:] { // tcp and tls
+	for _, tr := range serverTransports(t)[2:] { // tcp and tls
 		t.Run(tr.name, func(t *testing.T) {
 			handled, counting := countRequests()
 			ts := startServer(t, tr, counting)
@@ -280,7 +280,7 @@ func TestHandlerPanic(t *testing.T) {
 }
 
 func TestShutdownDrains(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, ts *testServer) {
+	forEachServerTransport(t, func(t *testing.T, ts *testServer) {
 		c := ts.dial(t)
 		l, _ := OpenLock(ctx, c, "L")
 		q, _ := OpenQueue[int](ctx, c, "Q", 0)

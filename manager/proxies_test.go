@@ -368,6 +368,13 @@ func TestLock(t *testing.T) {
 		l2, err := OpenLock(ctx, c2, "L")
 		must(t, err)
 		must(t, l1.Acquire(ctx))
+		f1, err := l1.Fence(ctx)
+		if err != nil || f1 == 0 {
+			t.Errorf("holder's Fence = %d, %v; want a token > 0", f1, err)
+		}
+		if _, err := l2.Fence(ctx); !errors.Is(err, ErrNotOwner) {
+			t.Errorf("Fence of a non-holder = %v, want ErrNotOwner", err)
+		}
 		if ok, err := l2.TryAcquire(ctx); ok || err != nil {
 			t.Errorf("TryAcquire of a held lock = %v, %v", ok, err)
 		}
@@ -393,6 +400,9 @@ func TestLock(t *testing.T) {
 		must(t, l1.Release(ctx))
 		if err := <-got; err != nil {
 			t.Fatalf("Acquire after Release = %v", err)
+		}
+		if f2, err := l2.Fence(ctx); err != nil || f2 <= f1 {
+			t.Errorf("next holder's Fence = %d, %v; want > %d", f2, err, f1)
 		}
 		// Cancelling a waiting Acquire leaves the lock as it was.
 		cctx, cancel2 := context.WithCancel(ctx)
