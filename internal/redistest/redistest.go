@@ -4,7 +4,8 @@
 // but a cluster's node table. Servers are stopped and reaped when the test
 // ends, and killed by the kernel if the test process dies first (on
 // Linux). Tests skip when redis-server (Debian package redis-server) is
-// not installed.
+// not installed, unless the environment sets SHMKIT_REQUIRE_REDIS=1 (as
+// CI does), when they fail.
 package redistest
 
 import (
@@ -72,7 +73,7 @@ func Start(tb testing.TB, cfg Config) *Server {
 	}
 	bin, err := exec.LookPath(cfg.Binary)
 	if err != nil {
-		tb.Skipf("redistest: %s not found in $PATH; install the Debian package %s (apt-get install %s)", cfg.Binary, ServerPackage, ServerPackage)
+		missing(tb, "redistest: %s not found in $PATH; install the Debian package %s (apt-get install %s)", cfg.Binary, ServerPackage, ServerPackage)
 	}
 	s := &Server{tb: tb, cfg: cfg, bin: bin, dir: shortTempDir(tb)}
 	s.log = filepath.Join(s.dir, "redis.log")
@@ -93,6 +94,19 @@ func Start(tb testing.TB, cfg Config) *Server {
 		}
 		// The port was taken between freePort and the server's bind.
 	}
+}
+
+// RequireEnv is the environment variable that turns a missing Redis
+// binary from a skip into a failure.
+const RequireEnv = "SHMKIT_REQUIRE_REDIS"
+
+// missing skips tb, or fails it when RequireEnv is set.
+func missing(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if os.Getenv(RequireEnv) != "" {
+		tb.Fatalf(format+" ("+RequireEnv+" is set)", args...)
+	}
+	tb.Skipf(format, args...)
 }
 
 // shortTempDir returns a temporary directory whose socket path fits
@@ -355,7 +369,7 @@ func StartCluster(tb testing.TB, n int) []*Server {
 	tb.Helper()
 	cli, err := exec.LookPath("redis-cli")
 	if err != nil {
-		tb.Skipf("redistest: redis-cli not found in $PATH; install the Debian package redis-tools")
+		missing(tb, "redistest: redis-cli not found in $PATH; install the Debian package redis-tools")
 	}
 	nodes := make([]*Server, n)
 	args := []string{"--cluster", "create"}
