@@ -32,12 +32,12 @@ func toRedis(b []byte) string {
 			if arg <= math.MaxInt64 {
 				return strconv.FormatInt(-1-int64(arg), 10)
 			}
-		case 2:
+		case 2, 3:
+			// Bytes that would read back as CBOR (not valid UTF-8, so
+			// only a byte string's or a Go string's) stay CBOR.
 			if !bytes.HasPrefix(b[n:], []byte(cborMagic)) {
 				return string(b[n:])
 			}
-		case 3:
-			return string(b[n:])
 		case 7:
 			if f, ok := cborFloat(b); ok {
 				return strconv.FormatFloat(f, 'g', -1, 64)

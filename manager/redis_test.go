@@ -86,6 +86,14 @@ func TestRedisForms(t *testing.T) {
 	if got, err := p.Load(ctx); got != (point{1, 2, "x"}) || err != nil {
 		t.Errorf("Load = %v, %v", got, err)
 	}
+	// Bytes that begin as tagged CBOR does stay CBOR, and read back.
+	bs, _ := OpenValue[[]byte](ctx, c, "blob")
+	for _, odd := range []string{cborMagic, cborMagic + "\x01", "\x00\xff"} {
+		must(t, bs.Store(ctx, []byte(odd)))
+		if got, err := bs.Load(ctx); string(got) != odd || err != nil {
+			t.Errorf("Load of %q = %q, %v", odd, got, err)
+		}
+	}
 	// Bytes that are not a number fail a number proxy, and store nothing.
 	must(t, ignore(rs.Do("HSET", "app:{counts}", "bad", "many")))
 	if _, _, err := d.Get(ctx, "bad"); !errors.Is(err, ErrType) {
