@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmkit/shmkit/internal/redistest"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -40,6 +41,7 @@ func TestExamples(t *testing.T) {
 		{"aggregate", checkAggregate},
 		{"lock", checkLock},
 		{"managerdict", checkManagerDict},
+		{"managerdict/redis", checkManagerDict}, // with SHMKIT_REDIS set
 		{"remotemanager", checkRemoteManager},
 		{"queuesum", checkQueueSum},
 		{"joinable", checkJoinable},
@@ -51,34 +53,42 @@ func TestExamples(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			bin := filepath.Join(t.TempDir(), tt.name)
-			build := exec.CommandContext(t.Context(), goBin, "build", "-o", bin, "./"+tt.name)
+			example, onRedis := strings.CutSuffix(tt.name, "/redis")
+			var env []string
+			if onRedis {
+				rs := redistest.Start(t, redistest.Config{})
+				env = append(env, "SHMKIT_REDIS="+rs.URL())
+			}
+			bin := filepath.Join(t.TempDir(), example)
+			build := exec.CommandContext(t.Context(), goBin, "build", "-o", bin, "./"+example)
 			build.Dir = dir
 			if out, err := build.CombinedOutput(); err != nil {
-				t.Fatalf("go build ./%s: %v\n%s", tt.name, err, out)
+				t.Fatalf("go build ./%s: %v\n%s", example, err, out)
 			}
 
-			stdout, stderr, pid := runExample(t, bin)
+			stdout, stderr, pid := runExample(t, bin, env...)
 			lines := strings.Split(strings.TrimRight(stdout, "\n"), "\n")
 			tt.check(t, lines, pid)
 			if t.Failed() {
 				t.Logf("stdout:\n%s", stdout)
 			}
 			checkStderr(t, stderr)
-			checkNoSegmentsLeft(t, tt.name, pid)
+			checkNoSegmentsLeft(t, example, pid)
 		})
 	}
 }
 
-// runExample runs the example binary and returns its output and pid. It
-// fails the test unless the example exits with status 0 within a minute.
-func runExample(t *testing.T, bin string) (stdout, stderr string, pid int) {
+// runExample runs the example binary, with env added to its environment,
+// and returns its output and pid. It fails the test unless the example
+// exits with status 0 within a minute.
+func runExample(t *testing.T, bin string, env ...string) (stdout, stderr string, pid int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	var out, errOut bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin)
 	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cmd.Env = append(os.Environ(), env...)
 	// Workers inherit the example's stdout and stderr, so Wait also waits
 	// for every worker (spares included) to let go of them. WaitDelay
 	// bounds that, and turns a worker outliving its parent into an error.

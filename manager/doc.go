@@ -75,4 +75,21 @@
 // and its next holder gets ErrOwnerDead. Errors match the sentinels in
 // this package, fs.ErrNotExist, fs.ErrExist or the context errors, with
 // errors.Is.
+//
+// # Redis
+//
+// The same proxies run against Redis or Valkey, for programs that share
+// state across machines without running a shmkit server: import package
+// github.com/shmkit/shmkit/manager/redis and Dial network "redis" with a
+// Redis URL. Each object is one Redis key, named Options.KeyPrefix plus
+// "{name}" (a hash tag, so a Redis Cluster keeps an object on one node);
+// numbers and strings are stored as Redis shows them, so other programs
+// can share the data. Add, CompareAndSwap and Update stay exact (single
+// commands or Lua scripts). The guarantees that a connection gives on the
+// shmkit server are leases on Redis: a Lock is held while its Client
+// renews it, and passed on with ErrOwnerDead once a holder that stopped
+// renewing is past Options.Lease; a Queue's Get delivers each item at
+// least once, returning the items a dead consumer took to the queue's
+// head. docs/redis.md specifies the mapping, and the limits of locks on
+// Redis (a paused holder, a failover): use Lock.Fence where they matter.
 package manager

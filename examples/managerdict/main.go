@@ -25,17 +25,26 @@
 // manager.Start runs the server in its own process, as Manager() does, on
 // a private Unix socket; the workers connect to it by address.
 //
+// Set SHMKIT_REDIS to a Redis URL (or pass -redis URL) and the same code
+// keeps the dict in Redis instead, as the key shmkit:{d}: the program
+// dials Redis rather than starting a server, and nothing else changes.
+// That is how a program that outgrows one machine moves on; see
+// docs/redis.md.
+//
 // Run it from the repository root with:
 //
 //	go run ./examples/managerdict
+//	SHMKIT_REDIS=redis://localhost:6379 go run ./examples/managerdict
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 
 	"github.com/shmkit/shmkit/manager"
+	_ "github.com/shmkit/shmkit/manager/redis" // for -redis
 	"github.com/shmkit/shmkit/process"
 )
 
@@ -65,30 +74,50 @@ var work = process.Register("work", func(ctx context.Context, j job) (struct{}, 
 
 func main() {
 	process.Main()
-	if err := run(context.Background()); err != nil {
+	redisURL := flag.String("redis", os.Getenv("SHMKIT_REDIS"), "keep the dict in the Redis at this `URL` (default $SHMKIT_REDIS)")
+	flag.Parse()
+	if err := run(context.Background(), *redisURL); err != nil {
 		fmt.Fprintln(os.Stderr, "managerdict:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context) (err error) {
-	m, err := manager.Start(ctx, nil)
+func run(ctx context.Context, redisURL string) (err error) {
+	var c *manager.Client
+	network, address := "redis", redisURL
+	if redisURL != "" {
+		if c, err = manager.Dial(ctx, network, address, nil); err != nil {
+			return err
+		}
+		defer func() {
+			if cerr := c.Close(); err == nil {
+				err = cerr
+			}
+		}()
+	} else {
+		var m *manager.Manager
+		if m, err = manager.Start(ctx, nil); err != nil {
+			return err
+		}
+		defer func() {
+			if serr := m.Shutdown(ctx); err == nil {
+				err = serr
+			}
+		}()
+		c = m.Client()
+		network, address = m.Address()
+	}
+	d, err := manager.OpenDict[string, any](ctx, c, "d")
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if serr := m.Shutdown(ctx); err == nil {
-			err = serr
-		}
-	}()
-	d, err := manager.OpenDict[string, any](ctx, m.Client(), "d")
-	if err != nil {
+	// Redis keeps the dict of an earlier run.
+	if err := d.Clear(ctx); err != nil {
 		return err
 	}
 	if err := d.Set(ctx, "hits", 0); err != nil {
 		return err
 	}
-	network, address := m.Address()
 	var ps []*process.Process
 	for _, name := range []string{"a", "b"} {
 		p, err := work.Start(job{Network: network, Address: address, Name: name})
