@@ -19,7 +19,27 @@ const rounds = 10
 // their quotient as x-base.
 func Ratio(b *testing.B, baseline, target func(n int)) {
 	b.Helper()
-	var tBase, tTarget time.Duration
+	tTarget, tBase := alternate(b, baseline, target)
+	report(b, tTarget, tBase, float64(b.N))
+}
+
+// Rates times target and baseline as Ratio does and reports throughput:
+// kops/s for the target, base-kops/s for the baseline and x-base, the
+// target's throughput over the baseline's (so more is better, unlike
+// Ratio's x-base).
+func Rates(b *testing.B, baseline, target func(n int)) {
+	b.Helper()
+	tTarget, tBase := alternate(b, baseline, target)
+	ops := float64(b.N)
+	b.ReportMetric(float64(tTarget.Nanoseconds())/ops, "ns/op")
+	b.ReportMetric(ops/tTarget.Seconds()/1e3, "kops/s")
+	b.ReportMetric(ops/tBase.Seconds()/1e3, "base-kops/s")
+	b.ReportMetric(float64(tBase)/float64(tTarget), "x-base")
+}
+
+// alternate runs baseline and target for b.N operations each in rounds
+// alternating slices and returns the time each took.
+func alternate(b *testing.B, baseline, target func(n int)) (tTarget, tBase time.Duration) {
 	chunk := max(1, b.N/rounds)
 	b.ResetTimer()
 	for done := 0; done < b.N; done += chunk {
@@ -32,7 +52,7 @@ func Ratio(b *testing.B, baseline, target func(n int)) {
 		tTarget += time.Since(t1)
 	}
 	b.StopTimer()
-	report(b, tTarget, tBase, float64(b.N))
+	return tTarget, tBase
 }
 
 func report(b *testing.B, target, base time.Duration, ops float64) {

@@ -1,0 +1,117 @@
+//go:build linux
+
+package manager
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/shmkit/shmkit/internal/benchtest"
+	"github.com/shmkit/shmkit/internal/redistest"
+)
+
+// BenchmarkRedisProxy measures Dict get, set and add through proxies on
+// the Redis engine against the bare client library sending the same
+// commands (HGET, HSET, HINCRBY) to the same private redis-server, over
+// its Unix socket, in alternating slices of one run. goroutines=16 shares
+// one Client (and the bare client) among 16 goroutines, as a program
+// would; batch=16 is a Batch of 16 gets against a 16-command pipeline.
+// x-base is the proxies' throughput over the bare client's.
+func BenchmarkRedisProxy(b *testing.B) {
+	ctx := context.Background()
+	rs := redistest.Start(b, redistest.Config{})
+	c, err := Dial(ctx, "redis", rs.URL(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	// The adapter's settings: RESP2, no CLIENT SETINFO.
+	bare := goredis.NewClient(&goredis.Options{Network: "unix", Addr: rs.Socket(), Protocol: 2, DisableIdentity: true})
+	b.Cleanup(func() { bare.Close() })
+
+	strs, err := OpenDict[string, string](ctx, c, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ints, err := OpenDict[string, int](ctx, c, "counts")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := strs.Set(ctx, benchKey, benchValue); err != nil {
+		b.Fatal(err)
+	}
+	const strKey, intKey = DefaultKeyPrefix + "{bench}", DefaultKeyPrefix + "{counts}"
+
+	type pair struct{ proxy, bare func() error }
+	ops := map[string]pair{
+		"get": {
+			func() error { _, _, err := strs.Get(ctx, benchKey); return err },
+			func() error { return bare.HGet(ctx, strKey, benchKey).Err() },
+		},
+		"set": {
+			func() error { return strs.Set(ctx, benchKey, benchValue) },
+			func() error { return bare.HSet(ctx, strKey, benchKey, benchValue).Err() },
+		},
+		"add": {
+			func() error { _, err := ints.Add(ctx, "n", 1); return err },
+			func() error { return bare.HIncrBy(ctx, intKey, "n", 1).Err() },
+		},
+	}
+	for _, op := range []string{"get", "set", "add"} {
+		for _, g := range []int{1, 16} {
+			b.Run(fmt.Sprintf("op=%s/goroutines=%d", op, g), func(b *testing.B) {
+				benchtest.Rates(b, spread(b, g, ops[op].bare), spread(b, g, ops[op].proxy))
+			})
+		}
+	}
+
+	const depth = 16
+	b.Run(fmt.Sprintf("op=get/batch=%d", depth), func(b *testing.B) {
+		batch := c.NewBatch()
+		proxy := func() error {
+			for range depth {
+				strs.GetIn(batch, benchKey)
+			}
+			return batch.Do(ctx)
+		}
+		pipe := func() error {
+			p := bare.Pipeline()
+			for range depth {
+				p.HGet(ctx, strKey, benchKey)
+			}
+			_, err := p.Exec(ctx)
+			return err
+		}
+		benchtest.Rates(b, spread(b, 1, pipe), spread(b, 1, proxy))
+	})
+}
+
+// spread returns a function that runs op n times over g goroutines,
+// failing b on the first error.
+func spread(b *testing.B, g int, op func() error) func(n int) {
+	return func(n int) {
+		var wg sync.WaitGroup
+		errs := make(chan error, g)
+		for i := range g {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range n/g + min(1, max(0, n%g-i)) {
+					if err := op(); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+}
