@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // A Batch queues operations, on any proxies of one Client, and sends them
@@ -21,6 +22,11 @@ type Batch struct {
 	w     frameWriter // the requests, encoded as they are queued
 	ops   []batchOp
 	calls []*call // Do's, kept for the next Do
+
+	// doRedis's plans and commands, kept for the next Do.
+	rops    []redisOp
+	planned []error
+	cmds    [][]any
 }
 
 type batchOp struct {
@@ -227,8 +233,12 @@ func (b *Batch) doRedis(ctx context.Context, ops []batchOp, buf []byte, fail fun
 	if err != nil {
 		return fail(ops, err)
 	}
-	rops := make([]redisOp, len(ops))
-	planned := make([]error, len(ops))
+	rops, planned := slices.Grow(b.rops[:0], len(ops))[:len(ops)], slices.Grow(b.planned[:0], len(ops))[:len(ops)]
+	defer func() {
+		clear(rops)
+		clear(planned)
+		b.rops, b.planned = rops[:0], planned[:0]
+	}()
 	for i, bo := range ops {
 		frame := buf[bo.start:]
 		n := int(binary.BigEndian.Uint32(frame))
@@ -250,7 +260,7 @@ func (b *Batch) doRedis(ctx context.Context, ops []batchOp, buf []byte, fail fun
 	}
 	for i := 0; i < len(ops); {
 		if planned[i] == nil && rops[i].run != nil {
-			cl := newCall()
+			cl := newLocalCall()
 			w := frameWriter{buf: cl.body[:0]}
 			err := rops[i].run(ctx, &w)
 			complete(i, cl, w, err)
@@ -262,7 +272,7 @@ func (b *Batch) doRedis(ctx context.Context, ops []batchOp, buf []byte, fail fun
 		}
 		// A pipeline: ops[i:j], single commands (or failed plans).
 		j := i
-		var cmds [][]any
+		cmds := b.cmds[:0]
 		for ; j < len(ops) && (planned[j] != nil || rops[j].run == nil); j++ {
 			if j > i && ops[j].start-ops[i].start >= batchChunk {
 				break
@@ -272,6 +282,8 @@ func (b *Batch) doRedis(ctx context.Context, ops []batchOp, buf []byte, fail fun
 			}
 		}
 		replies, errs, perr := e.conn.Pipeline(ctx, cmds)
+		clear(cmds)
+		b.cmds = cmds[:0]
 		k := 0
 		for ; i < j; i++ {
 			err := planned[i]
@@ -280,7 +292,7 @@ func (b *Batch) doRedis(ctx context.Context, ops []batchOp, buf []byte, fail fun
 				v, err = replies[k], errs[k]
 				k++
 			}
-			cl := newCall()
+			cl := newLocalCall()
 			w := frameWriter{buf: cl.body[:0]}
 			if err == nil {
 				err = rops[i].reply(v, &w)

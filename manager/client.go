@@ -308,8 +308,15 @@ func (cl *call) complete() {
 var callPool = sync.Pool{New: func() any { return &call{} }}
 
 func newCall() *call {
-	cl := callPool.Get().(*call)
+	cl := newLocalCall()
 	cl.done = make(chan struct{})
+	return cl
+}
+
+// newLocalCall returns a call that is completed where it is made, never
+// waited for (the Redis engine's): it has no done channel.
+func newLocalCall() *call {
+	cl := callPool.Get().(*call)
 	cl.grp = nil
 	cl.req.buf = cl.req.buf[:0]
 	cl.err = nil

@@ -188,7 +188,7 @@ type redisOp struct {
 // args, as a server would, and returns a call holding the results.
 func (e *redisEngine) do(ctx context.Context, k kind, name string, o op, args items) (*call, error) {
 	rop, err := e.plan(k, name, o, args)
-	cl := newCall()
+	cl := newLocalCall()
 	cl.native = true
 	w := frameWriter{buf: cl.body[:0]}
 	if err == nil {
@@ -229,6 +229,9 @@ func (e *redisEngine) settle(cl *call, w frameWriter, err error) (*call, error) 
 // error reply or a handler's error becomes a RemoteError, as a server's
 // reply would; a connection's error is ErrClosed.
 func redisErr(err error) error {
+	if err == nil {
+		return nil
+	}
 	var (
 		re rediscmd.Error
 		se *serverError
@@ -377,7 +380,19 @@ func rawsReply(v any, w *frameWriter) error {
 var (
 	errNoKey = failf(statusNoKey, "no such key")
 	errEmpty = failf(statusIndex, "list index out of range")
+
+	// The replies of a bulk string, made once rather than per operation.
+	rawOrNull  = rawReply(nil)
+	rawOrNoKey = rawReply(errNoKey)
+	rawOrEmpty = rawReply(errEmpty)
 )
+
+// incrReply answers an integer increment with its result.
+func incrReply(v any, w *frameWriter) error {
+	n, err := integer(v)
+	w.raw(strconv.FormatInt(n, 10))
+	return err
+}
 
 // isZeroItem reports whether the CBOR item b is a zero value: what a
 // Value never stored holds, for CompareAndSwap.
@@ -431,23 +446,24 @@ func (e *redisEngine) addOp(key string, hash bool, field string, delta []byte, t
 	if err != nil {
 		return redisOp{}, err
 	}
-	get, setIf := []any{"GET", key}, strSetIf
-	incr, incrFloat := []any{"INCRBY", key}, []any{"INCRBYFLOAT", key}
-	if hash {
-		get, setIf = []any{"HGET", key, field}, hashSetIf
-		incr, incrFloat = []any{"HINCRBY", key, field}, []any{"HINCRBYFLOAT", key, field}
-	} else {
-		field = ""
+	// cmd is the command named hname on a dict's entry, name on a value.
+	cmd := func(hname, name string, arg any) []any {
+		if hash {
+			return []any{hname, key, field, arg}
+		}
+		return []any{name, key, arg}
 	}
 	switch {
-	case d.isFloat && (t == numAny):
-		return redisOp{cmd: append(incrFloat, d.String()), reply: rawReply(nil)}, nil
-	case !d.isFloat && (t == numAny || t == numInt64) && (d.neg || d.n <= math.MaxInt64) && d.n <= math.MaxInt64:
-		return redisOp{cmd: append(incr, d.String()), reply: func(v any, w *frameWriter) error {
-			n, err := integer(v)
-			w.raw(strconv.FormatInt(n, 10))
-			return err
-		}}, nil
+	case d.isFloat && t == numAny:
+		return redisOp{cmd: cmd("HINCRBYFLOAT", "INCRBYFLOAT", d.String()), reply: rawOrNull}, nil
+	case !d.isFloat && (t == numAny || t == numInt64) && d.n <= math.MaxInt64:
+		return redisOp{cmd: cmd("HINCRBY", "INCRBY", d.String()), reply: incrReply}, nil
+	}
+	get, setIf := []any{"GET", key}, strSetIf
+	if hash {
+		get, setIf = []any{"HGET", key, field}, hashSetIf
+	} else {
+		field = ""
 	}
 	return redisOp{run: func(ctx context.Context, w *frameWriter) error {
 		for {
@@ -517,7 +533,7 @@ func (e *redisEngine) plan(k kind, name string, o op, in items) (redisOp, error)
 	// Dicts and namespaces: a hash.
 	case opMapGet:
 		f := a.redis()
-		rop = redisOp{cmd: []any{"HGET", key, f}, reply: rawReply(errNoKey)}
+		rop = redisOp{cmd: []any{"HGET", key, f}, reply: rawOrNoKey}
 	case opMapGetVersion:
 		f := a.redis()
 		rop = redisOp{cmd: []any{"HGET", key, f}, reply: func(v any, w *frameWriter) error {
@@ -552,9 +568,9 @@ func (e *redisEngine) plan(k kind, name string, o op, in items) (redisOp, error)
 		rop = redisOp{cmd: []any{"DEL", key}, reply: noReply}
 	case opMapSetDefault:
 		f, val := a.redis(), a.redis()
-		rop = redisOp{cmd: evalCmd(hashSetDefault, []string{key}, f, val), reply: rawReply(nil)}
+		rop = redisOp{cmd: evalCmd(hashSetDefault, []string{key}, f, val), reply: rawOrNull}
 	case opMapPop:
-		rop = redisOp{cmd: evalCmd(hashPop, []string{key}, a.redis()), reply: rawReply(errNoKey)}
+		rop = redisOp{cmd: evalCmd(hashPop, []string{key}, a.redis()), reply: rawOrNoKey}
 	case opMapUpdate:
 		cmd := []any{"HSET", key}
 		for _, b := range a.rest() {
@@ -602,7 +618,7 @@ func (e *redisEngine) plan(k kind, name string, o op, in items) (redisOp, error)
 		val, ver := a.redis(), a.uint()
 		rop = redisOp{cmd: evalCmd(strSetIf, []string{key}, "", val, versionHex(ver)), reply: setIfReply(val)}
 	case opValueSwap:
-		rop = redisOp{cmd: []any{"SET", key, a.redis(), "GET"}, reply: rawReply(nil)}
+		rop = redisOp{cmd: []any{"SET", key, a.redis(), "GET"}, reply: rawOrNull}
 	case opValueCAS:
 		old := a.value()
 		zero := "0"
@@ -633,7 +649,7 @@ func (e *redisEngine) plan(k kind, name string, o op, in items) (redisOp, error)
 		}
 		rop = redisOp{cmd: cmd, reply: lenReply}
 	case opListGet:
-		rop = redisOp{cmd: []any{"LINDEX", key, a.int()}, reply: rawReply(errEmpty)}
+		rop = redisOp{cmd: []any{"LINDEX", key, a.int()}, reply: rawOrEmpty}
 	case opListSet:
 		i, val := a.int(), a.redis()
 		rop = redisOp{cmd: []any{"LSET", key, i, val}, reply: noReply}
@@ -641,7 +657,7 @@ func (e *redisEngine) plan(k kind, name string, o op, in items) (redisOp, error)
 		i, val := a.int(), a.redis()
 		rop = redisOp{cmd: evalCmd(listInsert, []string{key}, i, val), reply: noReply}
 	case opListPop:
-		rop = redisOp{cmd: evalCmd(listPop, []string{key}, a.int()), reply: rawReply(errEmpty)}
+		rop = redisOp{cmd: evalCmd(listPop, []string{key}, a.int()), reply: rawOrEmpty}
 	case opListRemove:
 		rop = redisOp{cmd: []any{"LREM", key, 1, a.redis()}, reply: boolReply}
 	case opListLen:
