@@ -4,18 +4,20 @@ package manager
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 
-	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 
 	"github.com/shmkit/shmkit/internal/benchtest"
 	"github.com/shmkit/shmkit/internal/redistest"
 )
 
 // BenchmarkRedisProxy measures Dict get, set and add through proxies on
-// the Redis engine against the bare client library sending the same
+// the Redis engine against the bare client library (rueidis) sending the same
 // commands (HGET, HSET, HINCRBY) to the same private redis-server, over
 // its Unix socket, in alternating slices of one run. goroutines=16 shares
 // one Client (and the bare client) among 16 goroutines, as a program
@@ -29,9 +31,17 @@ func BenchmarkRedisProxy(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { c.Close() })
-	// The adapter's settings: RESP2, no CLIENT SETINFO.
-	bare := goredis.NewClient(&goredis.Options{Network: "unix", Addr: rs.Socket(), Protocol: 2, DisableIdentity: true})
-	b.Cleanup(func() { bare.Close() })
+	// The adapter's settings: RESP2, no client-side cache, one node.
+	bare, err := rueidis.NewClient(rueidis.ClientOption{
+		InitAddress: []string{rs.Socket()}, AlwaysRESP2: true, DisableCache: true, ForceSingleClient: true,
+		DialCtxFn: func(ctx context.Context, addr string, d *net.Dialer, _ *tls.Config) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", addr)
+		}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(bare.Close)
+	do := func(cmd rueidis.Completed) error { return bare.Do(ctx, cmd).Error() }
 
 	strs, err := OpenDict[string, string](ctx, c, "bench")
 	if err != nil {
@@ -50,15 +60,17 @@ func BenchmarkRedisProxy(b *testing.B) {
 	ops := map[string]pair{
 		"get": {
 			func() error { _, _, err := strs.Get(ctx, benchKey); return err },
-			func() error { return bare.HGet(ctx, strKey, benchKey).Err() },
+			func() error { return do(bare.B().Hget().Key(strKey).Field(benchKey).Build()) },
 		},
 		"set": {
 			func() error { return strs.Set(ctx, benchKey, benchValue) },
-			func() error { return bare.HSet(ctx, strKey, benchKey, benchValue).Err() },
+			func() error {
+				return do(bare.B().Hset().Key(strKey).FieldValue().FieldValue(benchKey, benchValue).Build())
+			},
 		},
 		"add": {
 			func() error { _, err := ints.Add(ctx, "n", 1); return err },
-			func() error { return bare.HIncrBy(ctx, intKey, "n", 1).Err() },
+			func() error { return do(bare.B().Hincrby().Key(intKey).Field("n").Increment(1).Build()) },
 		},
 	}
 	for _, op := range []string{"get", "set", "add"} {
@@ -78,13 +90,17 @@ func BenchmarkRedisProxy(b *testing.B) {
 			}
 			return batch.Do(ctx)
 		}
+		cmds := make(rueidis.Commands, depth)
 		pipe := func() error {
-			p := bare.Pipeline()
-			for range depth {
-				p.HGet(ctx, strKey, benchKey)
+			for i := range cmds {
+				cmds[i] = bare.B().Hget().Key(strKey).Field(benchKey).Build()
 			}
-			_, err := p.Exec(ctx)
-			return err
+			for _, r := range bare.DoMulti(ctx, cmds...) {
+				if err := r.Error(); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 		benchtest.Rates(b, spread(b, 1, pipe), spread(b, 1, proxy))
 	})

@@ -57,8 +57,11 @@ type Options struct {
 	// Cluster dials a Redis Cluster through the nodes in the URL (more
 	// may follow as addr query parameters).
 	Cluster bool
-	// Scripts are loaded (SCRIPT LOAD) on every new connection, so that
-	// EVALSHA finds them even after the server restarted.
+	// Scripts are the sources of the Lua scripts the caller runs with
+	// EVALSHA. The Conn runs such a script with EVAL where the server
+	// does not have it (after a restart), so that a NOSCRIPT reply never
+	// reaches the caller, and in a Pipeline, where a retry would come
+	// out of order.
 	Scripts []string
 }
 
