@@ -60,17 +60,44 @@ func sleep(ctx context.Context, sub rediscmd.Subscription, d time.Duration) erro
 	return nil
 }
 
+// A waker waits for a message on an object's wake channel, subscribing
+// on its first wait.
+type waker struct {
+	e       *redisEngine
+	channel string
+	sub     rediscmd.Subscription
+}
+
+// wait subscribes and returns at once the first time, so that the caller
+// looks again once subscribed and a message sent between its look and
+// the subscription is not missed; later, it sleeps for the next slice
+// (see waitSlice) or until a message. past reports that the deadline
+// has passed.
+func (w *waker) wait(ctx context.Context, deadline time.Time, left time.Duration) (past bool, err error) {
+	if w.sub == nil {
+		w.sub, err = w.e.conn.Subscribe(ctx, w.channel)
+		return false, err
+	}
+	d, past := waitSlice(deadline, left)
+	if past {
+		return true, nil
+	}
+	return false, sleep(ctx, w.sub, d)
+}
+
+func (w *waker) close() {
+	if w.sub != nil {
+		w.sub.Close()
+	}
+}
+
 // acquire takes the lock named name for this client: a grant is a lease
 // that the client renews while it holds the lock (see renew).
 func (e *redisEngine) acquire(ctx context.Context, name string, timeout time.Duration) error {
 	key := e.key(name, "")
 	deadline := deadlineOf(timeout)
-	var sub rediscmd.Subscription
-	defer func() {
-		if sub != nil {
-			sub.Close()
-		}
-	}()
+	wake := waker{e: e, channel: e.key(name, "wake")}
+	defer wake.close()
 	for {
 		// Not cancelled by ctx once sent: a grant is never lost.
 		v, err := e.eval(ctx, lockAcquire, []string{key}, e.token, e.lease.Milliseconds())
@@ -94,20 +121,12 @@ func (e *redisEngine) acquire(ctx context.Context, name string, timeout time.Dur
 		if timeout == 0 {
 			return failf(statusTimeout, "lock is held")
 		}
-		if sub == nil {
-			// Look again once subscribed, so that a release between
-			// the look and the subscription is not missed.
-			if sub, err = e.conn.Subscribe(ctx, e.key(name, "wake")); err != nil {
-				return err
-			}
-			continue
+		past, err := wake.wait(ctx, deadline, time.Duration(n)*time.Millisecond)
+		if err != nil {
+			return err
 		}
-		d, past := waitSlice(deadline, time.Duration(n)*time.Millisecond)
 		if past {
 			return failf(statusTimeout, "lock is held")
-		}
-		if err := sleep(ctx, sub, d); err != nil {
-			return err
 		}
 	}
 }
@@ -249,12 +268,8 @@ func (e *redisEngine) take(ctx context.Context, name string, timeout time.Durati
 func (e *redisEngine) waitEvent(ctx context.Context, name string, timeout time.Duration) error {
 	key := e.key(name, "")
 	deadline := deadlineOf(timeout)
-	var sub rediscmd.Subscription
-	defer func() {
-		if sub != nil {
-			sub.Close()
-		}
-	}()
+	wake := waker{e: e, channel: e.key(name, "wake")}
+	defer wake.close()
 	for {
 		v, err := e.conn.Do(ctx, "EXISTS", key)
 		if err != nil {
@@ -266,18 +281,12 @@ func (e *redisEngine) waitEvent(ctx context.Context, name string, timeout time.D
 		if timeout == 0 {
 			return failf(statusTimeout, "event not set")
 		}
-		if sub == nil {
-			if sub, err = e.conn.Subscribe(ctx, e.key(name, "wake")); err != nil {
-				return err
-			}
-			continue
+		past, err := wake.wait(ctx, deadline, 0)
+		if err != nil {
+			return err
 		}
-		d, past := waitSlice(deadline, 0)
 		if past {
 			return failf(statusTimeout, "event not set")
-		}
-		if err := sleep(ctx, sub, d); err != nil {
-			return err
 		}
 	}
 }
