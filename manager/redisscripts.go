@@ -153,8 +153,6 @@ for i = 1, #cs, 2 do
   end
 end
 return redis.call('LMOVE', KEYS[1], KEYS[4], 'LEFT', 'RIGHT')`)
-	queueRenew = newScript(nowPrelude + `redis.call('HSET', KEYS[1], ARGV[1], now + tonumber(ARGV[2]))
-return 1`)
 
 	// Remove: KEYS the object's keys; its consumers' pending lists are
 	// found through KEYS[3], the consumers hash, ARGV[1] their prefix.
@@ -164,5 +162,5 @@ return n + redis.call('DEL', unpack(KEYS))`)
 
 	redisScripts = []*redisScript{hashCAS, stringCAS, hashSetIf, strSetIf,
 		hashSetDefault, hashPop, listInsert, listPop, listSlice,
-		lockAcquire, lockRelease, lockRenew, lockLocked, lockFence, eventSet, queuePut, queueTake, queueRenew, removeObject}
+		lockAcquire, lockRelease, lockRenew, lockLocked, lockFence, eventSet, queuePut, queueTake, removeObject}
 )
