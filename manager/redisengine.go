@@ -125,16 +125,10 @@ func (e *redisEngine) key(name, suffix string) string {
 	return k
 }
 
-// eval runs s, loading it if the server lost it.
+// eval runs s.
 func (e *redisEngine) eval(ctx context.Context, s *redisScript, keys []string, args ...any) (any, error) {
-	cmd := evalCmd(s, keys, args...)
-	v, err := e.conn.Do(ctx, cmd...)
-	var re rediscmd.Error
-	if errors.As(err, &re) && strings.HasPrefix(string(re), "NOSCRIPT") {
-		cmd[0], cmd[1] = "EVAL", s.src
-		v, err = e.conn.Do(ctx, cmd...)
-	}
-	return v, err
+	// The Conn runs it as EVAL where the server lacks it (rediscmd.Options.Scripts).
+	return e.conn.Do(ctx, evalCmd(s, keys, args...)...)
 }
 
 func evalCmd(s *redisScript, keys []string, args ...any) []any {
