@@ -54,6 +54,10 @@ func dial(ctx context.Context, url string, o rediscmd.Options) (rediscmd.Conn, e
 	// rather than being retried until the server is back; the next
 	// command reconnects.
 	opt.DisableRetry = true
+	// Every command through the pipeline goroutines, which notice a
+	// connection the server closed before a command is sent on it:
+	// otherwise each pooled connection fails one call after a restart.
+	opt.AlwaysPipelining = true
 	if o.TLSConfig != nil {
 		opt.TLSConfig = o.TLSConfig
 	}
