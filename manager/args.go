@@ -58,8 +58,19 @@ func arg[T any](a *args, what string) T {
 	return v
 }
 
-func (a *args) int() int64   { return arg[int64](a, "an integer") }
-func (a *args) uint() uint64 { return arg[uint64](a, "an unsigned integer") }
+func (a *args) int() int64   { return argNumber(a, decodeInt, "an integer") }
+func (a *args) uint() uint64 { return argNumber(a, decodeUint, "an unsigned integer") }
+
+func argNumber[T int64 | uint64](a *args, decode func([]byte) (T, error), what string) T {
+	var v T
+	if b := a.raw(); a.err == nil {
+		var err error
+		if v, err = decode(b); err != nil {
+			a.fail("argument is not %s: %v", what, err)
+		}
+	}
+	return v
+}
 func (a *args) text() string { return arg[string](a, "a text string") }
 
 func (a *args) timeout() time.Duration { return time.Duration(a.int()) }

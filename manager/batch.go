@@ -26,7 +26,7 @@ type Batch struct {
 	// doRedis's plans and commands, kept for the next Do.
 	rops    []redisOp
 	planned []error
-	cmds    [][]any
+	cmds    [][]string
 }
 
 type batchOp struct {
@@ -243,10 +243,10 @@ func (b *Batch) doRedis(ctx context.Context, ops []batchOp, buf []byte, fail fun
 		frame := buf[bo.start:]
 		n := int(binary.BigEndian.Uint32(frame))
 		o := op(binary.BigEndian.Uint16(frame[frameLenSize+9:]))
-		rops[i], planned[i] = e.plan(bo.r.k, bo.r.name, o, items(frame[frameLenSize+requestHeaderLen:frameLenSize+n]))
+		rops[i], planned[i] = e.plan(bo.r, o, items(frame[frameLenSize+requestHeaderLen:frameLenSize+n]))
 	}
-	complete := func(i int, cl *call, w frameWriter, err error) {
-		cl, err = e.settle(cl, w, err)
+	complete := func(i int, cl *call, err error) {
+		cl, err = e.settle(cl, err)
 		switch {
 		case err != nil:
 			ops[i].fut.complete(nil, false, err)
@@ -261,9 +261,8 @@ func (b *Batch) doRedis(ctx context.Context, ops []batchOp, buf []byte, fail fun
 	for i := 0; i < len(ops); {
 		if planned[i] == nil && rops[i].run != nil {
 			cl := newLocalCall()
-			w := frameWriter{buf: cl.body[:0]}
-			err := rops[i].run(ctx, &w)
-			complete(i, cl, w, err)
+			err := rops[i].run(ctx, &cl.body)
+			complete(i, cl, err)
 			if err := redisErr(err); err != nil && !errors.As(err, new(*RemoteError)) {
 				return fail(ops[i+1:], err)
 			}
@@ -293,11 +292,10 @@ func (b *Batch) doRedis(ctx context.Context, ops []batchOp, buf []byte, fail fun
 				k++
 			}
 			cl := newLocalCall()
-			w := frameWriter{buf: cl.body[:0]}
 			if err == nil {
-				err = rops[i].reply(v, &w)
+				err = rops[i].reply(v, &cl.body)
 			}
-			complete(i, cl, w, err)
+			complete(i, cl, err)
 		}
 		if perr != nil {
 			return fail(ops[j:], redisErr(perr))

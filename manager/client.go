@@ -279,8 +279,9 @@ type call struct {
 	req  frameWriter
 	done chan struct{} // closed when resp or err is set, unless grp is set
 	grp  *group        // the batch chunk the call belongs to, if any
-	body []byte        // the response body, copied out of the reader
+	body frameWriter   // the response body: copied out of the reader, or a Redis engine's results
 	resp response
+	res  results // the reader of resp.results, for decodeResults
 	err  error
 	// native marks the results of a Redis engine, whose stored values
 	// are in their Redis form (see fromRedis).
@@ -319,6 +320,7 @@ func newLocalCall() *call {
 	cl := callPool.Get().(*call)
 	cl.grp = nil
 	cl.req.buf = cl.req.buf[:0]
+	cl.body.buf = cl.body.buf[:0]
 	cl.err = nil
 	return cl
 }
@@ -326,10 +328,10 @@ func newLocalCall() *call {
 // recycle returns a finished call to the pool. Only calls that completed
 // (so no reader holds them) may be recycled.
 func (cl *call) recycle() {
-	if cap(cl.body) > 64<<10 || cap(cl.req.buf) > 64<<10 {
+	if cap(cl.body.buf) > 64<<10 || cap(cl.req.buf) > 64<<10 {
 		return
 	}
-	cl.resp, cl.grp, cl.done, cl.native = response{}, nil, nil, false
+	cl.resp, cl.res, cl.grp, cl.done, cl.native = response{}, results{}, nil, nil, false
 	callPool.Put(cl)
 }
 
@@ -569,8 +571,8 @@ func (s *session) deliver(body []byte) error {
 	if cl == nil {
 		return nil
 	}
-	cl.body = append(cl.body[:0], body...)
-	r, err := parseResponse(cl.body)
+	cl.body.buf = append(cl.body.buf[:0], body...)
+	r, err := parseResponse(cl.body.buf)
 	if err != nil {
 		err = fmt.Errorf("%w: %v", ErrProtocol, err)
 		cl.err = err

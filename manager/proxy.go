@@ -14,6 +14,7 @@ type ref struct {
 	k        kind
 	name     string
 	capacity int64
+	rkey     string // the object's Redis key, on a Redis engine
 
 	mu  sync.Mutex
 	gen uint64 // session the id belongs to; guarded by mu
@@ -25,6 +26,7 @@ type ref struct {
 func (c *Client) open(ctx context.Context, k kind, name string, mode uint64, capacity int64) (*ref, error) {
 	r := &ref{c: c, k: k, name: name, capacity: capacity}
 	if c.redis != nil {
+		r.rkey = c.redis.key(name, "")
 		if err := r.attachRedis(ctx, mode); err != nil {
 			return nil, r.wrap(err)
 		}
@@ -216,18 +218,19 @@ func (r *results) next() []byte {
 
 func (r *results) more() bool { return r.err == nil && len(r.it) > 0 }
 
-// scalar decodes the next result, a number the server built (a count, a
-// version, an index), into *v; a malformed one is ErrProtocol.
-func scalar[T any](r *results, v *T) {
+func (r *results) uint(v *uint64) { intResult(r, v, decodeUint) }
+func (r *results) int(v *int64)   { intResult(r, v, decodeInt) }
+
+// intResult decodes the next result, a number the server built (a count,
+// a version, an index), into *v; a malformed one is ErrProtocol.
+func intResult[T int64 | uint64](r *results, v *T, decode func([]byte) (T, error)) {
 	if b := r.next(); b != nil {
-		if err := decMode.Unmarshal(b, v); err != nil {
+		var err error
+		if *v, err = decode(b); err != nil {
 			r.err = fmt.Errorf("%w: %v", ErrProtocol, err)
 		}
 	}
 }
-
-func (r *results) uint(v *uint64) { scalar(r, v) }
-func (r *results) int(v *int64)   { scalar(r, v) }
 
 func (r *results) bool(v *bool) {
 	if b := r.next(); b != nil {
@@ -280,8 +283,9 @@ func (r *results) done() error {
 // decodeResults runs read over cl's results, recycles cl, and returns the
 // first error.
 func decodeResults(cl *call, read func(r *results)) error {
-	r := results{it: cl.resp.results, native: cl.native}
-	read(&r)
+	r := &cl.res
+	*r = results{it: cl.resp.results, native: cl.native}
+	read(r)
 	err := r.done()
 	cl.recycle()
 	return err

@@ -41,6 +41,16 @@ func TestRedisWrongPassword(t *testing.T) {
 	}
 	c := dialRedisT(t, rs.URL(), nil)
 	must(t, c.Ping(ctx))
+
+	// A password the server does not expect is refused too, rather than
+	// ignored.
+	open := redistest.Start(t, redistest.Config{TCP: true})
+	if c, err := Dial(ctx, "redis", "redis://:sesame@"+open.Addr(), nil); !errors.Is(err, ErrAuth) {
+		if c != nil {
+			c.Close()
+		}
+		t.Errorf("Dial with a password to a server without one = %v, want ErrAuth", err)
+	}
 }
 
 // TestRedisForms: what proxies store is what redis-cli shows, and what
@@ -192,7 +202,7 @@ var taker = process.Register("manager-test/taker", func(ctx context.Context, j c
 	}
 	e := c.redis
 	keys := []string{e.key("q", ""), e.key("q", "capacity"), e.key("q", "consumers"), e.key("q", "pending:"+e.token)}
-	v, err := e.eval(ctx, queueTake, keys, e.token, e.lease.Milliseconds(), e.key("q", "pending:"))
+	v, err := e.eval(ctx, queueTake, keys, e.token, itoa(e.lease.Milliseconds()), e.key("q", "pending:"))
 	if err != nil || v == nil {
 		return struct{}{}, fmt.Errorf("take: %v, %v", v, err)
 	}
@@ -242,8 +252,13 @@ func TestRedisQueueRedelivers(t *testing.T) {
 	}
 }
 
+// redisPoolBound bounds the connections a client pools (the library's
+// pipelines, at most 4, and the ones blocking calls hold).
+const redisPoolBound = 16
+
 // TestRedisRestart kills redis-server while clients add to a value and
 // starts it again: the clients see ErrClosed, then go on by themselves.
+
 func TestRedisRestart(t *testing.T) {
 	rs := redistest.Start(t, redistest.Config{TCP: true, Password: "sesame"})
 	const procs, after = 3, 200
@@ -271,14 +286,23 @@ func TestRedisRestart(t *testing.T) {
 			t.Errorf("adder: %d failures, %d adds after them; want some and %d", r[0], r[1], after)
 		}
 	}
-	// The first call after the restart may fail as the break is found;
-	// the next reconnects.
-	v, err := OpenValue[int](ctx, c, "n")
-	if errors.Is(err, ErrClosed) {
-		v, err = OpenValue[int](ctx, c, "n")
+	// Each of the client's idle pooled connections may fail one call
+	// with ErrClosed as its break is found (docs/redis.md); then it
+	// reconnects.
+	var (
+		n   int
+		err error
+	)
+	for range redisPoolBound {
+		var v *Value[int]
+		if v, err = OpenValue[int](ctx, c, "n"); err == nil {
+			n, err = v.Load(ctx)
+		}
+		if !errors.Is(err, ErrClosed) {
+			break
+		}
 	}
-	must(t, err)
-	if n, err := v.Load(ctx); n < procs*after || err != nil {
+	if n < procs*after || err != nil {
 		t.Errorf("value after the restart = %d, %v; want at least %d", n, err, procs*after)
 	}
 }
@@ -329,4 +353,37 @@ func TestRedisCluster(t *testing.T) {
 			t.Errorf("node %s holds no key", addr)
 		}
 	}
+}
+
+// TestRedisSubscriptionRestored: a waiter whose subscription's connection
+// is closed under it subscribes again, rather than falling back to
+// looking once per slice, and is woken by the next Set.
+func TestRedisSubscriptionRestored(t *testing.T) {
+	rs := redistest.Start(t, redistest.Config{})
+	c := dialRedisT(t, rs.URL(), nil)
+	ev, err := OpenEvent(ctx, c, "go")
+	must(t, err)
+	conn, channel := c.redis.conn, c.redis.key("go", "wake")
+	subscribers := func() int64 {
+		v, err := conn.Do(ctx, "PUBSUB", "NUMSUB", channel)
+		if vs, ok := v.([]any); err == nil && ok && len(vs) == 2 {
+			n, _ := vs[1].(int64)
+			return n
+		}
+		return -1
+	}
+	woken := make(chan error, 1)
+	go func() { woken <- ev.Wait(ctx) }()
+	shmtest.WaitUntil(t, "the waiter to subscribe", func() bool { return subscribers() == 1 })
+	if n, err := conn.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub"); n != int64(1) || err != nil {
+		t.Fatalf("CLIENT KILL TYPE pubsub = %v, %v; want 1", n, err)
+	}
+	shmtest.WaitUntil(t, "the waiter to subscribe again", func() bool { return subscribers() == 1 })
+	select {
+	case err := <-woken:
+		t.Fatalf("Wait returned %v before Set", err)
+	default:
+	}
+	must(t, ev.Set(ctx))
+	must(t, <-woken)
 }

@@ -74,7 +74,11 @@ func dialRedis(ctx context.Context, network, address string, opts *Options) (*re
 		}
 		var re rediscmd.Error
 		if errors.As(err, &re) {
-			if code, _, _ := strings.Cut(string(re), " "); code == "WRONGPASS" || code == "NOAUTH" {
+			// Refused logins: a wrong password or none, or a password
+			// given to a server without one ("AUTH <password> called
+			// without any password configured").
+			if code, _, _ := strings.Cut(string(re), " "); code == "WRONGPASS" || code == "NOAUTH" ||
+				strings.Contains(string(re), "without any password") {
 				return nil, fmt.Errorf("%w: redis: %s", ErrAuth, re)
 			}
 			return nil, redisErr(re)
@@ -126,19 +130,20 @@ func (e *redisEngine) key(name, suffix string) string {
 }
 
 // eval runs s.
-func (e *redisEngine) eval(ctx context.Context, s *redisScript, keys []string, args ...any) (any, error) {
+func (e *redisEngine) eval(ctx context.Context, s *redisScript, keys []string, args ...string) (any, error) {
 	// The Conn runs it as EVAL where the server lacks it (rediscmd.Options.Scripts).
 	return e.conn.Do(ctx, evalCmd(s, keys, args...)...)
 }
 
-func evalCmd(s *redisScript, keys []string, args ...any) []any {
-	cmd := make([]any, 0, 3+len(keys)+len(args))
-	cmd = append(cmd, "EVALSHA", s.sha, len(keys))
-	for _, k := range keys {
-		cmd = append(cmd, k)
-	}
+func evalCmd(s *redisScript, keys []string, args ...string) []string {
+	cmd := make([]string, 0, 3+len(keys)+len(args))
+	cmd = append(cmd, "EVALSHA", s.sha, strconv.Itoa(len(keys)))
+	cmd = append(cmd, keys...)
 	return append(cmd, args...)
 }
+
+// itoa formats an integer argument.
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // redisStatusErr maps a Redis error reply to the status a server would
 // have answered.
@@ -173,49 +178,52 @@ func redisStatusErr(re rediscmd.Error) *serverError {
 // reply turns into results; or, for an operation that takes more than a
 // command (blocking ones, a queue's Get), into run.
 type redisOp struct {
-	cmd   []any
+	cmd   []string
 	reply func(v any, w *frameWriter) error
 	run   func(ctx context.Context, w *frameWriter) error
 }
 
-// do runs operation o on the object (k, name) with the encoded arguments
-// args, as a server would, and returns a call holding the results.
-func (e *redisEngine) do(ctx context.Context, k kind, name string, o op, args items) (*call, error) {
-	rop, err := e.plan(k, name, o, args)
-	cl := newLocalCall()
+// do runs operation o on r's object with the encoded arguments args, as
+// a server would, and completes cl with the results (see settle).
+func (e *redisEngine) do(ctx context.Context, cl *call, r *ref, o op, args items) (*call, error) {
+	rop, err := e.plan(r, o, args)
 	cl.native = true
-	w := frameWriter{buf: cl.body[:0]}
+	w := &cl.body
 	if err == nil {
 		if rop.run != nil {
-			err = rop.run(ctx, &w)
+			err = rop.run(ctx, w)
 		} else {
 			var v any
 			if v, err = e.conn.Do(ctx, rop.cmd...); err == nil {
-				err = rop.reply(v, &w)
+				err = rop.reply(v, w)
 			}
 		}
 	}
-	return e.settle(cl, w, err)
+	return e.settle(cl, err)
 }
 
-// settle completes cl with the results in w or the failure err: a Redis
-// error reply or a handler's error becomes a status, as a server's reply
-// would carry it; a connection's error is ErrClosed.
-func (e *redisEngine) settle(cl *call, w frameWriter, err error) (*call, error) {
+// settle completes cl with the results in cl.body or the failure err: a
+// Redis error reply or a handler's error becomes a status, as a server's
+// reply would carry it; a connection's error is ErrClosed, and cl is
+// recycled.
+func (e *redisEngine) settle(cl *call, err error) (*call, error) {
+	if err == nil {
+		cl.resp = response{status: statusOK, results: items(cl.body.buf)}
+		return cl, nil
+	}
 	err = redisErr(err)
 	var re *RemoteError
 	switch {
 	case err == nil:
-		cl.resp = response{status: statusOK, results: items(w.buf)}
+		cl.resp = response{status: statusOK, results: items(cl.body.buf)}
 	case errors.As(err, &re):
-		w.buf = w.buf[:0]
-		w.text(re.Message)
-		cl.resp = response{status: re.status, results: items(w.buf)}
+		cl.body.buf = cl.body.buf[:0]
+		cl.body.text(re.Message)
+		cl.resp = response{status: re.status, results: items(cl.body.buf)}
 	default:
 		cl.recycle()
 		return nil, err
 	}
-	cl.body = w.buf
 	return cl, nil
 }
 
@@ -258,7 +266,7 @@ func (e *redisEngine) attach(ctx context.Context, k kind, name string, capacity 
 		return &RemoteError{status: statusKind, Message: fmt.Sprintf("%q is a Redis %s, not %s", name, t, k.withArticle())}
 	}
 	if k == kindQueue && capacity > 0 {
-		if _, err := e.conn.Do(ctx, "SET", e.key(name, "capacity"), capacity, "NX"); err != nil {
+		if _, err := e.conn.Do(ctx, "SET", e.key(name, "capacity"), itoa(capacity), "NX"); err != nil {
 			return redisErr(err)
 		}
 	}
@@ -441,11 +449,11 @@ func (e *redisEngine) addOp(key string, hash bool, field string, delta []byte, t
 		return redisOp{}, err
 	}
 	// cmd is the command named hname on a dict's entry, name on a value.
-	cmd := func(hname, name string, arg any) []any {
+	cmd := func(hname, name string, arg string) []string {
 		if hash {
-			return []any{hname, key, field, arg}
+			return []string{hname, key, field, arg}
 		}
-		return []any{name, key, arg}
+		return []string{name, key, arg}
 	}
 	switch {
 	case d.isFloat && t == numAny:
@@ -453,9 +461,9 @@ func (e *redisEngine) addOp(key string, hash bool, field string, delta []byte, t
 	case !d.isFloat && (t == numAny || t == numInt64) && d.n <= math.MaxInt64:
 		return redisOp{cmd: cmd("HINCRBY", "INCRBY", d.String()), reply: incrReply}, nil
 	}
-	get, setIf := []any{"GET", key}, strSetIf
+	get, setIf := []string{"GET", key}, strSetIf
 	if hash {
-		get, setIf = []any{"HGET", key, field}, hashSetIf
+		get, setIf = []string{"HGET", key, field}, hashSetIf
 	} else {
 		field = ""
 	}
@@ -517,20 +525,19 @@ func redisNumber(s string) ([]byte, error) {
 	return w.buf[itemLenSize:], nil
 }
 
-// plan translates operation o with arguments args on the object (k,
-// name).
-func (e *redisEngine) plan(k kind, name string, o op, in items) (redisOp, error) {
+// plan translates operation o with arguments args on r's object.
+func (e *redisEngine) plan(r *ref, o op, in items) (redisOp, error) {
 	a := redisArgs{args{it: in}}
-	key := e.key(name, "")
+	name, key := r.name, r.rkey
 	var rop redisOp
 	switch o {
 	// Dicts and namespaces: a hash.
 	case opMapGet:
 		f := a.redis()
-		rop = redisOp{cmd: []any{"HGET", key, f}, reply: rawOrNoKey}
+		rop = redisOp{cmd: []string{"HGET", key, f}, reply: rawOrNoKey}
 	case opMapGetVersion:
 		f := a.redis()
-		rop = redisOp{cmd: []any{"HGET", key, f}, reply: func(v any, w *frameWriter) error {
+		rop = redisOp{cmd: []string{"HGET", key, f}, reply: func(v any, w *frameWriter) error {
 			s, ok, err := bulk(v)
 			if !ok || err != nil {
 				w.uint(0)
@@ -542,31 +549,31 @@ func (e *redisEngine) plan(k kind, name string, o op, in items) (redisOp, error)
 		}}
 	case opMapSet:
 		f, val := a.redis(), a.redis()
-		rop = redisOp{cmd: []any{"HSET", key, f, val}, reply: versionReply(val)}
+		rop = redisOp{cmd: []string{"HSET", key, f, val}, reply: versionReply(val)}
 	case opMapSetIf:
 		f, val, ver := a.redis(), a.redis(), a.uint()
 		rop = redisOp{cmd: evalCmd(hashSetIf, []string{key}, f, val, versionHex(ver)), reply: setIfReply(val)}
 	case opMapDelete:
-		rop = redisOp{cmd: []any{"HDEL", key, a.redis()}, reply: boolReply}
+		rop = redisOp{cmd: []string{"HDEL", key, a.redis()}, reply: boolReply}
 	case opMapLen:
-		rop = redisOp{cmd: []any{"HLEN", key}, reply: func(v any, w *frameWriter) error {
+		rop = redisOp{cmd: []string{"HLEN", key}, reply: func(v any, w *frameWriter) error {
 			n, err := integer(v)
 			w.uint(uint64(n))
 			return err
 		}}
 	case opMapKeys:
-		rop = redisOp{cmd: []any{"HKEYS", key}, reply: rawsReply}
+		rop = redisOp{cmd: []string{"HKEYS", key}, reply: rawsReply}
 	case opMapItems:
-		rop = redisOp{cmd: []any{"HGETALL", key}, reply: rawsReply}
+		rop = redisOp{cmd: []string{"HGETALL", key}, reply: rawsReply}
 	case opMapClear, opListClear:
-		rop = redisOp{cmd: []any{"DEL", key}, reply: noReply}
+		rop = redisOp{cmd: []string{"DEL", key}, reply: noReply}
 	case opMapSetDefault:
 		f, val := a.redis(), a.redis()
 		rop = redisOp{cmd: evalCmd(hashSetDefault, []string{key}, f, val), reply: rawOrNull}
 	case opMapPop:
 		rop = redisOp{cmd: evalCmd(hashPop, []string{key}, a.redis()), reply: rawOrNoKey}
 	case opMapUpdate:
-		cmd := []any{"HSET", key}
+		cmd := []string{"HSET", key}
 		for _, b := range a.rest() {
 			cmd = append(cmd, toRedis(b))
 		}
@@ -574,7 +581,7 @@ func (e *redisEngine) plan(k kind, name string, o op, in items) (redisOp, error)
 			a.fail("a key without a value")
 		}
 		if len(cmd) == 2 {
-			cmd = []any{"EXISTS", key} // nothing to store
+			cmd = []string{"EXISTS", key} // nothing to store
 		}
 		rop = redisOp{cmd: cmd, reply: noReply}
 	case opMapAdd:
@@ -591,7 +598,7 @@ func (e *redisEngine) plan(k kind, name string, o op, in items) (redisOp, error)
 
 	// Values: a string.
 	case opValueLoad:
-		rop = redisOp{cmd: []any{"GET", key}, reply: func(v any, w *frameWriter) error {
+		rop = redisOp{cmd: []string{"GET", key}, reply: func(v any, w *frameWriter) error {
 			s, ok, err := bulk(v)
 			if err != nil {
 				return err
@@ -607,12 +614,12 @@ func (e *redisEngine) plan(k kind, name string, o op, in items) (redisOp, error)
 		}}
 	case opValueStore:
 		val := a.redis()
-		rop = redisOp{cmd: []any{"SET", key, val}, reply: versionReply(val)}
+		rop = redisOp{cmd: []string{"SET", key, val}, reply: versionReply(val)}
 	case opValueSetIf:
 		val, ver := a.redis(), a.uint()
 		rop = redisOp{cmd: evalCmd(strSetIf, []string{key}, "", val, versionHex(ver)), reply: setIfReply(val)}
 	case opValueSwap:
-		rop = redisOp{cmd: []any{"SET", key, a.redis(), "GET"}, reply: rawOrNull}
+		rop = redisOp{cmd: []string{"SET", key, a.redis(), "GET"}, reply: rawOrNull}
 	case opValueCAS:
 		old := a.value()
 		zero := "0"
@@ -632,35 +639,35 @@ func (e *redisEngine) plan(k kind, name string, o op, in items) (redisOp, error)
 
 	// Lists.
 	case opListAppend:
-		rop = redisOp{cmd: []any{"RPUSH", key, a.redis()}, reply: lenReply}
+		rop = redisOp{cmd: []string{"RPUSH", key, a.redis()}, reply: lenReply}
 	case opListExtend:
-		cmd := []any{"RPUSH", key}
+		cmd := []string{"RPUSH", key}
 		for _, b := range a.rest() {
 			cmd = append(cmd, toRedis(b))
 		}
 		if len(cmd) == 2 {
-			cmd = []any{"LLEN", key}
+			cmd = []string{"LLEN", key}
 		}
 		rop = redisOp{cmd: cmd, reply: lenReply}
 	case opListGet:
-		rop = redisOp{cmd: []any{"LINDEX", key, a.int()}, reply: rawOrEmpty}
+		rop = redisOp{cmd: []string{"LINDEX", key, itoa(a.int())}, reply: rawOrEmpty}
 	case opListSet:
 		i, val := a.int(), a.redis()
-		rop = redisOp{cmd: []any{"LSET", key, i, val}, reply: noReply}
+		rop = redisOp{cmd: []string{"LSET", key, itoa(i), val}, reply: noReply}
 	case opListInsert:
 		i, val := a.int(), a.redis()
-		rop = redisOp{cmd: evalCmd(listInsert, []string{key}, i, val), reply: noReply}
+		rop = redisOp{cmd: evalCmd(listInsert, []string{key}, itoa(i), val), reply: noReply}
 	case opListPop:
-		rop = redisOp{cmd: evalCmd(listPop, []string{key}, a.int()), reply: rawOrEmpty}
+		rop = redisOp{cmd: evalCmd(listPop, []string{key}, itoa(a.int())), reply: rawOrEmpty}
 	case opListRemove:
-		rop = redisOp{cmd: []any{"LREM", key, 1, a.redis()}, reply: boolReply}
+		rop = redisOp{cmd: []string{"LREM", key, "1", a.redis()}, reply: boolReply}
 	case opListLen:
-		rop = redisOp{cmd: []any{"LLEN", key}, reply: lenReply}
+		rop = redisOp{cmd: []string{"LLEN", key}, reply: lenReply}
 	case opListSlice:
 		i, j := a.int(), a.int()
-		rop = redisOp{cmd: evalCmd(listSlice, []string{key}, i, j), reply: rawsReply}
+		rop = redisOp{cmd: evalCmd(listSlice, []string{key}, itoa(i), itoa(j)), reply: rawsReply}
 	case opListIndex:
-		rop = redisOp{cmd: []any{"LPOS", key, a.redis()}, reply: func(v any, w *frameWriter) error {
+		rop = redisOp{cmd: []string{"LPOS", key, a.redis()}, reply: func(v any, w *frameWriter) error {
 			if v == nil {
 				w.int(-1)
 				return nil
@@ -685,13 +692,13 @@ func (e *redisEngine) plan(k kind, name string, o op, in items) (redisOp, error)
 		timeout := a.timeout()
 		rop = redisOp{run: func(ctx context.Context, w *frameWriter) error { return e.take(ctx, name, timeout, w) }}
 	case opQueueLen:
-		rop = redisOp{cmd: []any{"LLEN", key}, reply: lenReply}
+		rop = redisOp{cmd: []string{"LLEN", key}, reply: lenReply}
 	case opEventSet:
 		rop = redisOp{cmd: evalCmd(eventSet, []string{key}, e.key(name, "wake")), reply: noReply}
 	case opEventClear:
-		rop = redisOp{cmd: []any{"DEL", key}, reply: noReply}
+		rop = redisOp{cmd: []string{"DEL", key}, reply: noReply}
 	case opEventIsSet:
-		rop = redisOp{cmd: []any{"EXISTS", key}, reply: boolReply}
+		rop = redisOp{cmd: []string{"EXISTS", key}, reply: boolReply}
 	case opEventWait:
 		timeout := a.timeout()
 		rop = redisOp{run: func(ctx context.Context, w *frameWriter) error { return e.waitEvent(ctx, name, timeout) }}
@@ -742,17 +749,20 @@ func (r *ref) redisDo(ctx context.Context, o op, build func(*frameWriter) error)
 	if err != nil {
 		return nil, err
 	}
-	var w frameWriter
+	cl := newLocalCall()
+	w := &cl.req
 	w.beginRequest(0, o, 0)
 	if build != nil {
-		if err := build(&w); err != nil {
+		if err := build(w); err != nil {
+			cl.recycle()
 			return nil, fmt.Errorf("%w: %w", ErrType, err)
 		}
 	}
 	if n := w.end(); n > r.c.opts.maxFrame() {
+		cl.recycle()
 		return nil, fmt.Errorf("%w: request of %d bytes, limit %d", ErrTooLarge, n, r.c.opts.maxFrame())
 	}
-	return e.do(ctx, r.k, r.name, o, items(w.buf[frameLenSize+requestHeaderLen:]))
+	return e.do(ctx, cl, r, o, items(w.buf[frameLenSize+requestHeaderLen:]))
 }
 
 // attachRedis checks the object's name on Redis, with the attach modes of

@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/shmkit/shmkit/manager/internal/rediscmd"
@@ -68,12 +69,16 @@ type waker struct {
 	sub     rediscmd.Subscription
 }
 
-// wait subscribes and returns at once the first time, so that the caller
-// looks again once subscribed and a message sent between its look and
-// the subscription is not missed; later, it sleeps for the next slice
-// (see waitSlice) or until a message. past reports that the deadline
-// has passed.
+// wait subscribes and returns at once the first time (and after the
+// subscription's connection broke), so that the caller looks again once
+// subscribed and a message sent between its look and the subscription is
+// not missed; later, it sleeps for the next slice (see waitSlice) or
+// until a message. past reports that the deadline has passed.
 func (w *waker) wait(ctx context.Context, deadline time.Time, left time.Duration) (past bool, err error) {
+	if w.sub != nil && w.sub.Err() != nil {
+		w.sub.Close()
+		w.sub = nil
+	}
 	if w.sub == nil {
 		w.sub, err = w.e.conn.Subscribe(ctx, w.channel)
 		return false, err
@@ -100,7 +105,7 @@ func (e *redisEngine) acquire(ctx context.Context, name string, timeout time.Dur
 	defer wake.close()
 	for {
 		// Not cancelled by ctx once sent: a grant is never lost.
-		v, err := e.eval(ctx, lockAcquire, []string{key}, e.token, e.lease.Milliseconds())
+		v, err := e.eval(ctx, lockAcquire, []string{key}, e.token, itoa(e.lease.Milliseconds()))
 		if err != nil {
 			return err
 		}
@@ -182,7 +187,7 @@ func (e *redisEngine) renew() {
 		e.mu.Unlock()
 		for _, k := range keys {
 			ctx, cancel := context.WithTimeout(context.Background(), e.lease/3)
-			v, err := e.eval(ctx, lockRenew, []string{k}, e.token, e.lease.Milliseconds())
+			v, err := e.eval(ctx, lockRenew, []string{k}, e.token, itoa(e.lease.Milliseconds()))
 			cancel()
 			if n, _ := v.(int64); err == nil && n == 0 {
 				e.mu.Lock()
@@ -228,7 +233,7 @@ func (e *redisEngine) take(ctx context.Context, name string, timeout time.Durati
 	keys := []string{list, e.key(name, "capacity"), e.key(name, "consumers"), pending}
 	deadline := deadlineOf(timeout)
 	for {
-		v, err := e.eval(ctx, queueTake, keys, e.token, e.lease.Milliseconds(), e.key(name, "pending:"))
+		v, err := e.eval(ctx, queueTake, keys, e.token, itoa(e.lease.Milliseconds()), e.key(name, "pending:"))
 		if err != nil {
 			return err
 		}
@@ -241,7 +246,7 @@ func (e *redisEngine) take(ctx context.Context, name string, timeout time.Durati
 				return err
 			}
 			// The lease renewed by queueTake outlasts the wait.
-			v, err = e.conn.Do(ctx, "BLMOVE", list, pending, "LEFT", "RIGHT", d.Seconds())
+			v, err = e.conn.Do(ctx, "BLMOVE", list, pending, "LEFT", "RIGHT", strconv.FormatFloat(d.Seconds(), 'f', -1, 64))
 			if err != nil {
 				return err
 			}
@@ -258,7 +263,7 @@ func (e *redisEngine) take(ctx context.Context, name string, timeout time.Durati
 		}
 		// Received: off the pending list. Should the acknowledgement
 		// fail, the item may be delivered again.
-		e.conn.Do(context.WithoutCancel(ctx), "LREM", pending, 1, s)
+		e.conn.Do(context.WithoutCancel(ctx), "LREM", pending, "1", s)
 		w.raw(s)
 		return nil
 	}

@@ -414,6 +414,50 @@ func decodeBool(b []byte) (bool, error) {
 	return false, errors.New("not a CBOR boolean")
 }
 
+// cborInt reads the CBOR item b when it is a lone integer head (major
+// type 0 or 1, any argument length): the common case, read without the
+// general decoder.
+func cborInt(b []byte) (major byte, arg uint64, ok bool) {
+	if len(b) == 0 {
+		return 0, 0, false
+	}
+	major, info := b[0]>>5, b[0]&0x1f
+	if major > 1 {
+		return 0, 0, false
+	}
+	if info < 24 {
+		return major, uint64(info), len(b) == 1
+	}
+	if info > 27 || len(b) != 1+1<<(info-24) {
+		return 0, 0, false
+	}
+	for _, c := range b[1:] {
+		arg = arg<<8 | uint64(c)
+	}
+	return major, arg, true
+}
+
+func decodeUint(b []byte) (uint64, error) {
+	if major, n, ok := cborInt(b); ok && major == 0 {
+		return n, nil
+	}
+	var v uint64
+	err := decMode.Unmarshal(b, &v)
+	return v, err
+}
+
+func decodeInt(b []byte) (int64, error) {
+	if major, n, ok := cborInt(b); ok && n <= math.MaxInt64 {
+		if major == 1 {
+			return -1 - int64(n), nil
+		}
+		return int64(n), nil
+	}
+	var v int64
+	err := decMode.Unmarshal(b, &v)
+	return v, err
+}
+
 func decodeText(b []byte) (string, error) {
 	var v string
 	err := decMode.Unmarshal(b, &v)

@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -54,10 +55,11 @@ func dial(ctx context.Context, url string, o rediscmd.Options) (rediscmd.Conn, e
 	// rather than being retried until the server is back; the next
 	// command reconnects.
 	opt.DisableRetry = true
-	// Every command through the pipeline goroutines, which notice a
-	// connection the server closed before a command is sent on it:
-	// otherwise each pooled connection fails one call after a restart.
-	opt.AlwaysPipelining = true
+	// AlwaysPipelining stays off: it would find a connection the server
+	// closed before a command is sent on it, but it puts a lone caller's
+	// commands through the pipeline goroutines, which halves the rate of
+	// one goroutine with a context that cannot be cancelled. So after a
+	// restart, each idle pooled connection fails its next call once.
 	if o.TLSConfig != nil {
 		opt.TLSConfig = o.TLSConfig
 	}
@@ -83,19 +85,15 @@ func dial(ctx context.Context, url string, o rediscmd.Options) (rediscmd.Conn, e
 // their count; LMOVE and BLMOVE name two; other commands with arguments
 // name one, the first (every command the engine sends on an object
 // does), save the few that name none.
-func (c *conn) command(args []any) rueidis.Completed {
-	strs := make([]string, len(args))
-	for i, a := range args {
-		strs[i] = arg(a)
-	}
-	name := strs[0]
+func (c *conn) command(args []string) rueidis.Completed {
+	name := args[0]
 	keys := 0
 	first := 1
 	switch name {
 	case "PING", "SCRIPT":
 	case "EVAL", "EVALSHA":
-		if len(strs) > 2 {
-			keys, _ = strconv.Atoi(strs[2])
+		if len(args) > 2 {
+			keys, _ = strconv.Atoi(args[2])
 			first = 3
 		}
 	case "LMOVE", "BLMOVE":
@@ -103,35 +101,17 @@ func (c *conn) command(args []any) rueidis.Completed {
 	default:
 		keys = 1
 	}
-	keys = max(0, min(keys, len(strs)-first))
-	b := c.c.B().Arbitrary(name).Args(strs[1:first]...)
+	first = min(first, len(args))
+	keys = max(0, min(keys, len(args)-first))
+	b := c.c.B().Arbitrary(name).Args(args[1:first]...)
 	if keys > 0 {
-		b = b.Keys(strs[first : first+keys]...)
+		b = b.Keys(args[first : first+keys]...)
 	}
-	b = b.Args(strs[first+keys:]...)
+	b = b.Args(args[first+keys:]...)
 	if name == "BLMOVE" {
 		return b.Blocking()
 	}
 	return b.Build()
-}
-
-// arg formats a command argument as Redis reads it.
-func arg(a any) string {
-	switch v := a.(type) {
-	case string:
-		return v
-	case []byte:
-		return string(v)
-	case int:
-		return strconv.Itoa(v)
-	case int64:
-		return strconv.FormatInt(v, 10)
-	case uint64:
-		return strconv.FormatUint(v, 10)
-	case float64:
-		return strconv.FormatFloat(v, 'f', -1, 64)
-	}
-	return fmt.Sprint(a)
 }
 
 // reply converts a rueidis reply and error to rediscmd's forms.
@@ -176,11 +156,11 @@ func nested(v any) any {
 // Do runs a command. An EVALSHA of a script the server does not have
 // (it restarted, or its cache was flushed) is run again as EVAL, which
 // caches it.
-func (c *conn) Do(ctx context.Context, args ...any) (any, error) {
+func (c *conn) Do(ctx context.Context, args ...string) (any, error) {
 	m, err := c.c.Do(ctx, c.command(args)).ToMessage()
 	v, err := reply(&m, err)
 	if src, ok := c.evalOf(args, err); ok {
-		eval := append([]any{"EVAL", src}, args[2:]...)
+		eval := append([]string{"EVAL", src}, args[2:]...)
 		m, err = c.c.Do(ctx, c.command(eval)).ToMessage()
 		return reply(&m, err)
 	}
@@ -189,25 +169,27 @@ func (c *conn) Do(ctx context.Context, args ...any) (any, error) {
 
 // evalOf reports whether args, an EVALSHA that got err, should be run
 // again as EVAL, and with what source.
-func (c *conn) evalOf(args []any, err error) (string, bool) {
+func (c *conn) evalOf(args []string, err error) (string, bool) {
+	if err == nil {
+		return "", false
+	}
 	var re rediscmd.Error
 	if !errors.As(err, &re) || !strings.HasPrefix(string(re), "NOSCRIPT") || len(args) < 2 || args[0] != "EVALSHA" {
 		return "", false
 	}
-	sha, _ := args[1].(string)
-	src, ok := c.scripts[sha]
+	src, ok := c.scripts[args[1]]
 	return src, ok
 }
 
 // Pipeline runs cmds in order. Scripts run as EVAL here, not EVALSHA: a
 // NOSCRIPT reply in the middle of a pipeline could only be retried after
 // the commands that followed it, out of order.
-func (c *conn) Pipeline(ctx context.Context, cmds [][]any) ([]any, []error, error) {
+func (c *conn) Pipeline(ctx context.Context, cmds [][]string) ([]any, []error, error) {
 	built := make(rueidis.Commands, len(cmds))
 	for i, args := range cmds {
 		if len(args) > 1 && args[0] == "EVALSHA" {
-			if src, ok := c.scripts[arg(args[1])]; ok {
-				args = append([]any{"EVAL", src}, args[2:]...)
+			if src, ok := c.scripts[args[1]]; ok {
+				args = append([]string{"EVAL", src}, args[2:]...)
 			}
 		}
 		built[i] = c.command(args)
@@ -231,24 +213,26 @@ func (c *conn) Pipeline(ctx context.Context, cmds [][]any) ([]any, []error, erro
 // returns is seen.
 func (c *conn) Subscribe(ctx context.Context, channel string) (rediscmd.Subscription, error) {
 	dc, release := c.c.Dedicate()
-	// Put back unsubscribed, for the connection to serve others.
-	cancel := func() {
+	s := &subscription{c: make(chan struct{}, 1)}
+	// Put back unsubscribed, for the connection to serve others; or
+	// closed, if the subscription broke: over RESP2 a connection keeps
+	// its subscriptions on a second connection of its own, which it
+	// would not dial again.
+	s.cancel = func() {
+		if s.Err() != nil {
+			dc.Close()
+			return
+		}
 		ctx, stop := context.WithTimeout(context.Background(), time.Second)
 		defer stop()
 		dc.Do(ctx, dc.B().Unsubscribe().Channel(channel).Build())
 		dc.SetPubSubHooks(rueidis.PubSubHooks{})
 		release()
 	}
-	s := &subscription{c: make(chan struct{}, 1), cancel: cancel}
 	confirmed := make(chan struct{})
 	var once sync.Once
 	ended := dc.SetPubSubHooks(rueidis.PubSubHooks{
-		OnMessage: func(rueidis.PubSubMessage) {
-			select {
-			case s.c <- struct{}{}:
-			default:
-			}
-		},
+		OnMessage: func(rueidis.PubSubMessage) { s.notify() },
 		OnSubscription: func(sub rueidis.PubSubSubscription) {
 			if sub.Kind == "subscribe" {
 				once.Do(func() { close(confirmed) })
@@ -256,17 +240,27 @@ func (c *conn) Subscribe(ctx context.Context, channel string) (rediscmd.Subscrip
 		},
 	})
 	if err := dc.Do(ctx, dc.B().Subscribe().Channel(channel).Build()).Error(); err != nil {
-		cancel()
+		dc.Close()
 		return nil, fmt.Errorf("subscribe to %s: %w", channel, err)
 	}
 	select {
 	case <-confirmed:
+		// ended closes when Close replaces the hooks, or gets the
+		// connection's error first.
+		go func() {
+			err, ok := <-ended
+			if !ok {
+				err = errors.New("subscription ended")
+			}
+			s.err.Store(&err)
+			s.notify()
+		}()
 		return s, nil
 	case err := <-ended:
-		cancel()
+		dc.Close()
 		return nil, fmt.Errorf("subscribe to %s: %w", channel, errors.Join(err, errors.New("subscription ended")))
 	case <-ctx.Done():
-		cancel()
+		s.cancel()
 		return nil, ctx.Err()
 	}
 }
@@ -278,11 +272,27 @@ func (c *conn) Close() error {
 
 type subscription struct {
 	c      chan struct{}
+	err    atomic.Pointer[error] // set when the connection ended
 	cancel func()
 	once   sync.Once
 }
 
 func (s *subscription) C() <-chan struct{} { return s.c }
+
+// notify sends on c unless a value is already waiting there.
+func (s *subscription) notify() {
+	select {
+	case s.c <- struct{}{}:
+	default:
+	}
+}
+
+func (s *subscription) Err() error {
+	if err := s.err.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
 
 // Close ends the subscription.
 func (s *subscription) Close() error {

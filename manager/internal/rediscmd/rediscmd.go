@@ -20,18 +20,19 @@ import (
 // an Error; any other error is the connection's.
 type Conn interface {
 	// Do runs one command.
-	Do(ctx context.Context, args ...any) (any, error)
+	Do(ctx context.Context, args ...string) (any, error)
 	// Pipeline runs cmds in order in as few round trips as the
 	// connection allows and returns each reply and error. err is set
 	// when the pipeline as a whole failed (a broken connection); the
 	// replies of the commands sent before the failure are still
 	// reported in errs.
-	Pipeline(ctx context.Context, cmds [][]any) (replies []any, errs []error, err error)
+	Pipeline(ctx context.Context, cmds [][]string) (replies []any, errs []error, err error)
 	// Subscribe listens on a channel. The returned channel receives a
 	// value for every message, dropping those that arrive while one is
 	// waiting to be received (a subscriber only needs to know that
-	// something happened); a Subscription whose connection broke and
-	// was restored may have missed messages.
+	// something happened). A Subscription lasts as long as its
+	// connection: when that breaks, Err reports why and C receives a
+	// value, so that a waiter wakes, looks again and subscribes anew.
 	Subscribe(ctx context.Context, channel string) (Subscription, error)
 	// Close closes the connection pool. Calls after Close fail.
 	Close() error
@@ -40,6 +41,9 @@ type Conn interface {
 // A Subscription is a Conn's subscription to one channel.
 type Subscription interface {
 	C() <-chan struct{}
+	// Err is nil while the subscription holds, and then the reason its
+	// connection ended; no more messages arrive after that.
+	Err() error
 	Close() error
 }
 
