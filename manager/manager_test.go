@@ -34,8 +34,9 @@ type transport struct {
 	server  Options
 	client  Options
 	// On network "redis": a private redis-server on a loopback port
-	// with a password, rather than a Unix socket.
-	redisTCP bool
+	// with a password, rather than a Unix socket; or a three-node Redis
+	// Cluster on loopback ports.
+	redisTCP, redisCluster bool
 }
 
 func transports(t testing.TB) []transport {
@@ -47,6 +48,7 @@ func transports(t testing.TB) []transport {
 		{name: "tls", network: "tcp", server: Options{AuthKey: testKey, TLSConfig: srvTLS}, client: Options{AuthKey: testKey, TLSConfig: cliTLS}},
 		{name: "redis", network: "redis", client: Options{Lease: time.Second}},
 		{name: "redis-tcp", network: "redis", redisTCP: true, client: Options{Lease: time.Second}},
+		{name: "redis-cluster", network: "redis", redisCluster: true, client: Options{Lease: time.Second, RedisCluster: true}},
 	}
 }
 
@@ -98,6 +100,10 @@ type testServer struct {
 // server before it starts serving.
 func startServer(t testing.TB, tr transport, prepare ...func(*Server)) *testServer {
 	t.Helper()
+	if tr.redisCluster {
+		nodes := redistest.StartCluster(t, 3)
+		return &testServer{tr: tr, address: "redis://" + nodes[0].Addr(), redis: nodes[0]}
+	}
 	if isRedis(tr.network) {
 		cfg := redistest.Config{}
 		if tr.redisTCP {
