@@ -39,6 +39,15 @@ type Options struct {
 	// LocalAddr and RemoteAddr are what the Conn's methods of those names
 	// return. Nil means Addr("shm").
 	LocalAddr, RemoteAddr net.Addr
+
+	// Bell and Peer, both set or both nil, make the Conn sleep on this
+	// process's Bell and wake the peer by ringing the peer's (Peer, the
+	// peer's Bell's descriptor), instead of on futexes: no thread per
+	// sleeping call, one wake-up for many Conns. Both sides of a
+	// connection must agree. The Conn does not own them: close them
+	// after the Conn.
+	Bell *Bell
+	Peer *Ringer
 }
 
 // Addr is a network address of a shared-memory connection: any name the
@@ -90,7 +99,13 @@ type Conn struct {
 	// asleep: only then does a deadline change need a wake-up.
 	rsleepers, wsleepers atomic.Int32
 
-	asleep atomic.Int32 // calls in futex.Wait, for tests
+	asleep atomic.Int32 // calls in futex.Wait or asleep on the Bell, for tests
+
+	// With a Bell: where the Read and the Write sleep (one of each at
+	// most, under rmu and wmu), and the peer's Bell.
+	bell         *Bell
+	peer         *Ringer
+	rbell, wbell bellSleeper
 
 	// Adaptive polling (see await): the waits left to sleep through
 	// without polling, and how many polls in a row have failed.
@@ -122,7 +137,11 @@ func New(rx, tx []byte, opts *Options) (*Conn, error) {
 	if opts != nil {
 		o = *opts
 	}
-	c := &Conn{laddr: o.LocalAddr, raddr: o.RemoteAddr}
+	if (o.Bell == nil) != (o.Peer == nil) {
+		return nil, fmt.Errorf("shmconn: Options.Bell and Options.Peer must be set together")
+	}
+	c := &Conn{laddr: o.LocalAddr, raddr: o.RemoteAddr, bell: o.Bell, peer: o.Peer}
+	c.rbell.c, c.wbell.c = make(chan struct{}, 1), make(chan struct{}, 1)
 	switch {
 	case o.Spin == 0:
 		c.spin = int64(DefaultSpin)
@@ -197,7 +216,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 			n := r.get(p, c.head, c.tailSeen)
 			c.head += uint64(n)
 			atomic.SwapUint64(r.head, c.head) // a swap, not a store: see Wake-ups in doc.go
-			wake(r.spaceWait)
+			c.wake(r.spaceWait)
 			return n, nil
 		}
 		// The producer publishes its last tail before its closed flag,
@@ -270,7 +289,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		r.put(p[n:n+k], c.tail)
 		c.tail += uint64(k)
 		atomic.SwapUint64(r.tail, c.tail) // a swap, not a store: see Wake-ups in doc.go
-		wake(r.dataWait)
+		c.wake(r.dataWait)
 		n += k
 	}
 	return n, nil
@@ -297,12 +316,12 @@ func (c *Conn) Close() error {
 		// the data and wake a peer waiting for it.
 		c.lockWaking(&c.wmu, c.tx.spaceWait)
 		atomic.SwapUint32(c.tx.prodClosed, 1)
-		wakeAlways(c.tx.dataWait)
+		c.wakeAlways(c.tx.dataWait)
 		c.wmu.Unlock()
 		// With no Read running, stop the peer's Writes.
 		c.lockWaking(&c.rmu, c.rx.dataWait)
 		atomic.SwapUint32(c.rx.consClosed, 1)
-		wakeAlways(c.rx.spaceWait)
+		c.wakeAlways(c.rx.spaceWait)
 		c.rmu.Unlock()
 	})
 	return nil
@@ -332,14 +351,39 @@ func (c *Conn) lockWaking(mu *sync.Mutex, w *uint32) {
 // before, so the call sees it.
 func (c *Conn) wakeLocal(w *uint32) {
 	atomic.AddUint32(w, localWake)
-	futex.Wake(w, math.MaxInt32)
+	if c.bell == nil {
+		futex.Wake(w, math.MaxInt32)
+		return
+	}
+	switch w {
+	case c.rx.dataWait:
+		notify(c.rbell.c)
+	case c.tx.spaceWait:
+		notify(c.wbell.c)
+	}
+}
+
+// wake wakes the peer sleeping on the wait word w if it announced that it
+// sleeps (see Wake-ups in doc.go).
+func (c *Conn) wake(w *uint32) {
+	if atomic.LoadUint32(w)&sleeping != 0 && atomic.AndUint32(w, ^uint32(sleeping))&sleeping != 0 {
+		if c.peer != nil {
+			c.peer.ring()
+		} else {
+			futex.Wake(w, 1)
+		}
+	}
 }
 
 // wakeAlways wakes the peer sleeping on w whether or not it announced it:
 // for Close, which is rare and wants the peer woken even if it misbehaves.
-func wakeAlways(w *uint32) {
+func (c *Conn) wakeAlways(w *uint32) {
 	atomic.AndUint32(w, ^uint32(sleeping))
-	futex.Wake(w, math.MaxInt32)
+	if c.peer != nil {
+		c.peer.ring()
+	} else {
+		futex.Wake(w, math.MaxInt32)
+	}
 }
 
 // LocalAddr returns Options.LocalAddr, or Addr("shm").

@@ -68,13 +68,24 @@ type pair struct {
 
 func newPair(t testing.TB, capacity int, opts *shmconn.Options) pair {
 	t.Helper()
+	copts, sopts := opts, opts
+	if onBells {
+		// Each side a Bell of its own, as in two processes.
+		copts, sopts = withBells(t, opts)
+	}
+	return newPairWith(t, capacity, copts, sopts)
+}
+
+// newPairWith is newPair with each side's options.
+func newPairWith(t testing.TB, capacity int, copts, sopts *shmconn.Options) pair {
+	t.Helper()
 	seg := segment(t, capacity)
 	c2s, s2c := rings(t, seg, capacity)
-	client, err := shmconn.New(s2c, c2s, opts)
+	client, err := shmconn.New(s2c, c2s, copts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, err := shmconn.New(c2s, s2c, opts)
+	server, err := shmconn.New(c2s, s2c, sopts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +98,73 @@ func newPair(t testing.TB, capacity int, opts *shmconn.Options) pair {
 }
 
 var sleepNow = &shmconn.Options{Spin: -1}
+
+// onBells makes newPair's Conns sleep on Bells (see TestOnBells).
+var onBells bool
+
+// withBells returns opts for two sides, each with a Bell of its own and
+// a Ringer of the other's; they are closed at the end of the test, after
+// the Conns (cleanups run last first).
+func withBells(t testing.TB, opts *shmconn.Options) (a, b *shmconn.Options) {
+	t.Helper()
+	var o shmconn.Options
+	if opts != nil {
+		o = *opts
+	}
+	var bells [2]*shmconn.Bell
+	var ringers [2]*shmconn.Ringer
+	for i := range bells {
+		bell, err := shmconn.NewBell()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { bell.Close() })
+		bells[i] = bell
+	}
+	for i := range ringers {
+		f, err := bells[1-i].File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := shmconn.NewRinger(f)
+		if err != nil {
+			f.Close()
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		ringers[i] = r
+	}
+	oa, ob := o, o
+	oa.Bell, oa.Peer = bells[0], ringers[0]
+	ob.Bell, ob.Peer = bells[1], ringers[1]
+	return &oa, &ob
+}
+
+// TestOnBells runs the tests of Conns' blocking, waking and closing with
+// both sides sleeping on Bells instead of futexes.
+func TestOnBells(t *testing.T) {
+	onBells = true
+	defer func() { onBells = false }()
+	for _, tc := range []struct {
+		name string
+		f    func(*testing.T)
+	}{
+		{"WrapAround", TestWrapAround},
+		{"ReadReturnsWhatIsThere", TestReadReturnsWhatIsThere},
+		{"LargeWrite", TestLargeWrite},
+		{"StreamChecksum", TestStreamChecksum},
+		{"FullDuplex", TestFullDuplex},
+		{"ConcurrentReadersWriters", TestConcurrentReadersWriters},
+		{"Deadlines", TestDeadlines},
+		{"CloseWakesBlockedCalls", TestCloseWakesBlockedCalls},
+		{"CloseConcurrent", TestCloseConcurrent},
+		{"PeerCloseEOF", TestPeerCloseEOF},
+		{"PeerCloseEPIPE", TestPeerCloseEPIPE},
+		{"PollBackoff", TestPollBackoff},
+	} {
+		t.Run(tc.name, tc.f)
+	}
+}
 
 // stream returns n bytes of a deterministic pseudo-random stream.
 func stream(seed uint64, n int) []byte {

@@ -84,6 +84,25 @@
 // the same argument applies, and setting a deadline while no call sleeps
 // makes no system call.
 //
+// # Bells
+//
+// A sleeping call on a futex holds an OS thread, which with hundreds of
+// connections is hundreds of threads and a kernel context switch per
+// wake-up. Conns given a Bell (Options.Bell and Options.Peer) sleep
+// differently, with the same protocol on the wait words: the sleeper
+// joins its process's Bell, announces itself in bit 0, re-checks, and
+// parks its goroutine on a channel; a peer that finds bit 0 set clears it
+// and writes 1 to the peer process's Bell, an eventfd(2) whose copy it
+// received when the connection was set up. The Bell's one goroutine
+// reads the eventfd through the Go runtime's netpoller, so no thread
+// waits on it; each read it returns from, it wakes every sleeper of its
+// process whose ring moved or closed, so that one wake-up serves as many
+// connections as became ready meanwhile. Local wake-ups (Close, a deadline
+// change) signal the sleeper's channel directly, and a deadline is a
+// runtime timer. Joining the Bell before announcing orders the Bell's
+// look after the sleeper's arrival: the peer rings only after it saw the
+// announcement, and the Bell looks only after the ring.
+//
 // # Spinning
 //
 // A futex sleep and wake-up add tens of microseconds to a round trip on a

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
-
-	"github.com/shmkit/shmkit/internal/futex"
 )
 
 // ErrCorrupt reports that a ring's header or positions, written by the peer
@@ -150,12 +148,4 @@ func (r *ring) get(p []byte, head, tail uint64) int {
 	n := copy(p, r.data[i:])
 	copy(p[n:], r.data)
 	return len(p)
-}
-
-// wake wakes the peer if it announced, in the wait word w, that it sleeps
-// on w. See the package documentation for why this loses no wake-up.
-func wake(w *uint32) {
-	if atomic.LoadUint32(w)&sleeping != 0 && atomic.AndUint32(w, ^uint32(sleeping))&sleeping != 0 {
-		futex.Wake(w, 1)
-	}
 }

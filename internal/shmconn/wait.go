@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	"github.com/shmkit/shmkit/internal/futex"
 )
@@ -135,18 +136,15 @@ func (c *Conn) poll(w *waitFor) bool {
 func (c *Conn) sleep(w *waitFor) error {
 	w.sleepers.Add(1)
 	defer w.sleepers.Add(-1)
+	if c.bell != nil {
+		return c.sleepOnBell(w)
+	}
 	for {
 		// Announce, then re-check everything that ends the wait.
 		v := atomic.OrUint32(w.word, sleeping) | sleeping
 		d := w.deadline.Load()
-		var err error
-		switch {
-		case w.ready():
-		case c.closed.Load():
-			err = c.opError(w.op, net.ErrClosed)
-		case timedOut(d, now()):
-			err = c.opError(w.op, os.ErrDeadlineExceeded)
-		default:
+		ended, err := c.ended(w, d)
+		if !ended {
 			c.asleep.Add(1)
 			werr := futex.Wait(w.word, v, d)
 			c.asleep.Add(-1)
@@ -163,10 +161,82 @@ func (c *Conn) sleep(w *waitFor) error {
 				err = c.opError(w.op, fmt.Errorf("futex wait: %w", werr))
 			}
 		}
-		// Withdraw the announcement, so that the peer's next publish
-		// makes no system call.
-		if atomic.LoadUint32(w.word)&sleeping != 0 {
-			atomic.AndUint32(w.word, ^uint32(sleeping))
+		withdraw(w)
+		return err
+	}
+}
+
+// ended reports whether the wait w, announced, is over: the peer moved or
+// closed (with err nil), or c is closed or the deadline d passed (with the
+// error to return).
+func (c *Conn) ended(w *waitFor, d int64) (bool, error) {
+	switch {
+	case w.ready():
+		return true, nil
+	case c.closed.Load():
+		return true, c.opError(w.op, net.ErrClosed)
+	case timedOut(d, now()):
+		return true, c.opError(w.op, os.ErrDeadlineExceeded)
+	}
+	return false, nil
+}
+
+// withdraw withdraws a wait's announcement, so that the peer's next
+// publish makes no system call.
+func withdraw(w *waitFor) {
+	if atomic.LoadUint32(w.word)&sleeping != 0 {
+		atomic.AndUint32(w.word, ^uint32(sleeping))
+	}
+}
+
+// sleepOnBell is sleep on the Conn's Bell: the same announcement and
+// re-check on the wait word, then a wait on the call's channel, which the
+// Bell's goroutine signals once the peer rang and w is ready, and local
+// wake-ups (Close, a deadline's change) signal directly. The call joins
+// the Bell's sleepers before it announces itself, so a peer that sees the
+// announcement rings a Bell that will look at this call.
+func (c *Conn) sleepOnBell(w *waitFor) error {
+	s := &c.rbell
+	if w.word != c.rx.dataWait {
+		s = &c.wbell
+	}
+	s.w = *w
+	c.bell.add(s)
+	defer c.bell.remove(s)
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		atomic.OrUint32(w.word, sleeping)
+		d := w.deadline.Load()
+		ended, err := c.ended(w, d)
+		if !ended {
+			var expire <-chan time.Time
+			if d != 0 {
+				if timer == nil {
+					timer = time.NewTimer(time.Duration(d - now()))
+				} else {
+					timer.Reset(time.Duration(d - now()))
+				}
+				expire = timer.C
+			}
+			c.asleep.Add(1)
+			select {
+			case <-s.c:
+			case <-expire:
+			}
+			c.asleep.Add(-1)
+			continue // re-check
+		}
+		withdraw(w)
+		// A signal left in the channel would only cost the next sleep
+		// a look; drop it now.
+		select {
+		case <-s.c:
+		default:
 		}
 		return err
 	}
