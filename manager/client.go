@@ -200,29 +200,33 @@ func (c *Client) handshake(nc net.Conn) (*session, error) {
 		}
 		nc = t
 	}
-	var file *os.File
-	shm, err := clientHandshake(nc, c.opts.AuthKey, unix && !c.opts.NoSharedMemory && shmSupported,
+	var files []*os.File
+	transport, err := clientHandshake(nc, c.opts.AuthKey, unix && !c.opts.NoSharedMemory && shmSupported, !c.opts.noBells,
 		func(v []byte) error {
 			if unix {
 				var err error
-				file, err = recvWithFile(uc, v)
+				files, err = recvWithFiles(uc, v, 2)
 				return err
 			}
 			_, err := io.ReadFull(nc, v)
 			return err
 		})
-	if file != nil {
-		defer file.Close()
-	}
+	defer func() { closeFiles(files) }()
 	if err != nil {
 		return nil, err
 	}
 	s := newSession(nc, c.opts.maxFrame())
-	if shm {
-		if file == nil {
-			return nil, fmt.Errorf("%w: no shared memory came with the verdict", ErrProtocol)
+	if transport != transportStream {
+		// The memfd, and with bells the server's bell.
+		want := map[byte]int{transportShm: 1, transportBells: 2}[transport]
+		if len(files) != want {
+			return nil, fmt.Errorf("%w: %d descriptors came with the verdict, want %d", ErrProtocol, len(files), want)
 		}
-		r, err := attachLocalRings(uc, file)
+		var bell *os.File
+		if transport == transportBells {
+			bell, files = files[1], files[:1] // attachLocalRings takes it
+		}
+		r, err := attachLocalRings(uc, files[0], bell)
 		if err != nil {
 			return nil, err
 		}

@@ -41,10 +41,14 @@ const (
 	helloAuth    = 1 << 0 // the server requires an auth key
 	helloShm     = 1 << 1 // the server offers a shared-memory transport
 	helloRefused = 1 << 2 // the server refuses this peer (uid); it closes next
+	helloBells   = 1 << 3 // with helloShm: the server can wake through bells
 )
 
 // Answer flags.
-const answerShm = 1 << 0 // the client asks for the shared-memory transport
+const (
+	answerShm   = 1 << 0 // the client asks for the shared-memory transport
+	answerBells = 1 << 1 // with answerShm: and for bells
+)
 
 // Verdict codes.
 const (
@@ -56,7 +60,8 @@ const (
 // Verdict transports.
 const (
 	transportStream = 0 // requests continue on the connection
-	transportShm    = 1 // a memfd with two rings came with the verdict
+	transportShm    = 1 // a memfd with two rings came with the verdict; futex wake-ups
+	transportBells  = 2 // the same, and the server's bell; the client answers with its own
 )
 
 func newNonce() [nonceSize]byte {
@@ -103,119 +108,128 @@ func parseHello(b []byte) (hello, error) {
 	return h, nil
 }
 
-// serverHandshake runs the server's side on a fresh connection. It returns
-// whether the client asked for shared memory; offerShm says whether it
-// may have it. sendVerdict writes the verdict, with the memfd when the
-// transport is shared memory.
-func serverHandshake(conn net.Conn, key []byte, offerShm, refuse bool,
-	sendVerdict func(v []byte, shm bool) error) (wantShm bool, err error) {
+// serverHandshake runs the server's side on a fresh connection and
+// returns the transport chosen: shared memory if offerShm and the client
+// asks for it, with bells if the client can, and then only if futexes
+// (the client cannot do bells) is true. sendVerdict writes the verdict,
+// with the memfd (and the server's bell) when the transport is shared
+// memory.
+func serverHandshake(conn net.Conn, key []byte, offerShm, refuse bool, futexes func() bool,
+	sendVerdict func(v []byte, transport byte) error) (transport byte, err error) {
 	h := hello{version: protocolVersion, nonce: newNonce()}
 	if len(key) > 0 {
 		h.flags |= helloAuth
 	}
 	if offerShm {
-		h.flags |= helloShm
+		h.flags |= helloShm | helloBells
 	}
 	if refuse {
 		h.flags |= helloRefused
 	}
 	if _, err := conn.Write(h.append(nil)); err != nil {
-		return false, err
+		return 0, err
 	}
 	if refuse {
-		return false, fmt.Errorf("%w: peer refused", ErrAuth)
+		return 0, fmt.Errorf("%w: peer refused", ErrAuth)
 	}
 	buf := make([]byte, answerSize)
 	if _, err := io.ReadFull(conn, buf); err != nil {
-		return false, err
+		return 0, err
 	}
 	a, err := parseHello(buf)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	v := make([]byte, 4, verdictSize)
 	if a.version < 1 || a.version > protocolVersion {
 		v[0] = verdictVersion
 		conn.Write(append(v, make([]byte, proofSize)...))
-		return false, fmt.Errorf("%w: client speaks version %d", ErrProtocol, a.version)
+		return 0, fmt.Errorf("%w: client speaks version %d", ErrProtocol, a.version)
 	}
 	want := proof(key, labelClient, h.nonce[:], a.nonce[:])
 	if !hmac.Equal(want, buf[helloSize:]) {
 		v[0] = verdictAuth
 		conn.Write(append(v, make([]byte, proofSize)...))
-		return false, fmt.Errorf("%w: wrong client proof", ErrAuth)
+		return 0, fmt.Errorf("%w: wrong client proof", ErrAuth)
 	}
-	wantShm = offerShm && a.flags&answerShm != 0
-	if wantShm {
-		v[1] = transportShm
+	switch {
+	case !offerShm || a.flags&answerShm == 0:
+	case a.flags&answerBells != 0:
+		transport = transportBells
+	case futexes():
+		transport = transportShm
 	}
+	v[1] = transport
 	v = append(v, proof(key, labelServer, a.nonce[:], h.nonce[:])...)
-	return wantShm, sendVerdict(v, wantShm)
+	return transport, sendVerdict(v, transport)
 }
 
 // clientHandshake runs the client's side. recvVerdict reads the verdict,
-// and the memfd with it if any. It returns whether the connection switched
-// to shared memory.
-func clientHandshake(conn net.Conn, key []byte, askShm bool,
-	recvVerdict func(v []byte) error) (shm bool, err error) {
+// and the descriptors with it if any. It returns the transport the server
+// chose.
+func clientHandshake(conn net.Conn, key []byte, askShm, askBells bool,
+	recvVerdict func(v []byte) error) (transport byte, err error) {
 	buf := make([]byte, helloSize)
 	if _, err := io.ReadFull(conn, buf); err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return false, fmt.Errorf("%w: server closed the connection during the handshake", ErrProtocol)
+			return 0, fmt.Errorf("%w: server closed the connection during the handshake", ErrProtocol)
 		}
-		return false, err
+		return 0, err
 	}
 	h, err := parseHello(buf)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	switch {
 	case h.version < protocolVersion:
 		// A newer server announces the highest version it speaks and
 		// accepts the client's choice of any it supports.
-		return false, fmt.Errorf("%w: server speaks version %d, this client %d", ErrProtocol, h.version, protocolVersion)
+		return 0, fmt.Errorf("%w: server speaks version %d, this client %d", ErrProtocol, h.version, protocolVersion)
 	case h.flags&helloRefused != 0:
-		return false, fmt.Errorf("%w: server refused this user", ErrAuth)
+		return 0, fmt.Errorf("%w: server refused this user", ErrAuth)
 	case h.flags&helloAuth != 0 && len(key) == 0:
-		return false, fmt.Errorf("%w: server requires an auth key", ErrAuth)
+		return 0, fmt.Errorf("%w: server requires an auth key", ErrAuth)
 	case h.flags&helloAuth == 0 && len(key) > 0:
-		return false, fmt.Errorf("%w: server does not know the auth key", ErrAuth)
+		return 0, fmt.Errorf("%w: server does not know the auth key", ErrAuth)
 	}
 	a := hello{version: protocolVersion, nonce: newNonce()}
 	if askShm && h.flags&helloShm != 0 {
 		a.flags |= answerShm
+		if h.flags&helloBells != 0 && askBells {
+			a.flags |= answerBells
+		}
 	}
 	msg := append(a.append(nil), proof(key, labelClient, h.nonce[:], a.nonce[:])...)
 	if _, err := conn.Write(msg); err != nil {
-		return false, err
+		return 0, err
 	}
 	v := make([]byte, verdictSize)
 	if err := recvVerdict(v); err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return false, fmt.Errorf("%w: server closed the connection during the handshake", ErrProtocol)
+			return 0, fmt.Errorf("%w: server closed the connection during the handshake", ErrProtocol)
 		}
-		return false, err
+		return 0, err
 	}
 	switch v[0] {
 	case verdictOK:
 	case verdictAuth:
-		return false, fmt.Errorf("%w: server rejected the auth key", ErrAuth)
+		return 0, fmt.Errorf("%w: server rejected the auth key", ErrAuth)
 	case verdictVersion:
-		return false, fmt.Errorf("%w: server rejected version %d", ErrProtocol, protocolVersion)
+		return 0, fmt.Errorf("%w: server rejected version %d", ErrProtocol, protocolVersion)
 	default:
-		return false, fmt.Errorf("%w: unknown verdict %d", ErrProtocol, v[0])
+		return 0, fmt.Errorf("%w: unknown verdict %d", ErrProtocol, v[0])
 	}
 	if !hmac.Equal(v[4:], proof(key, labelServer, a.nonce[:], h.nonce[:])) {
-		return false, fmt.Errorf("%w: server's proof is wrong", ErrAuth)
+		return 0, fmt.Errorf("%w: server's proof is wrong", ErrAuth)
 	}
 	switch v[1] {
 	case transportStream:
-		return false, nil
-	case transportShm:
-		if a.flags&answerShm == 0 {
-			return false, fmt.Errorf("%w: shared memory not asked for", ErrProtocol)
+		return transportStream, nil
+	case transportShm, transportBells:
+		if a.flags&answerShm == 0 || (v[1] == transportBells && a.flags&answerBells == 0) {
+			return 0, fmt.Errorf("%w: shared memory not asked for", ErrProtocol)
 		}
-		return true, nil
+		return v[1], nil
 	}
-	return false, fmt.Errorf("%w: unknown transport %d", ErrProtocol, v[1])
+	return 0, fmt.Errorf("%w: unknown transport %d", ErrProtocol, v[1])
 }

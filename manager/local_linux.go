@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -39,11 +40,71 @@ type localRings struct {
 	conn *shmconn.Conn
 	nc   net.Conn      // the socket the rings were set up on
 	done chan struct{} // closed when the monitor has ended
+
+	// With bells (transportBells): the peer's bell, and this process's
+	// bell to let go of.
+	peer      *shmconn.Ringer
+	bell      bool
+	closeOnce sync.Once
+}
+
+// The process's bell, which every connection with bells of every Client
+// and Server of the process sleeps on: created by the first, closed by
+// the last.
+var procBell struct {
+	mu   sync.Mutex
+	bell *shmconn.Bell
+	refs int
+}
+
+func acquireBell() (*shmconn.Bell, error) {
+	procBell.mu.Lock()
+	defer procBell.mu.Unlock()
+	if procBell.refs == 0 {
+		b, err := shmconn.NewBell()
+		if err != nil {
+			return nil, err
+		}
+		procBell.bell = b
+	}
+	procBell.refs++
+	return procBell.bell, nil
+}
+
+func releaseBell() {
+	procBell.mu.Lock()
+	defer procBell.mu.Unlock()
+	if procBell.refs--; procBell.refs == 0 {
+		procBell.bell.Close()
+		procBell.bell = nil
+	}
+}
+
+// bellOptions returns the Conn options of rings with bells: bell, this
+// process's, and a Ringer of the peer's, f, which it takes. On failure it
+// releases bell.
+func bellOptions(uc *net.UnixConn, bell *shmconn.Bell, f *os.File) (*shmconn.Options, error) {
+	peer, err := shmconn.NewRinger(f)
+	if err != nil {
+		f.Close()
+		releaseBell()
+		return nil, fmt.Errorf("%w: %v", ErrProtocol, err)
+	}
+	return &shmconn.Options{LocalAddr: uc.LocalAddr(), RemoteAddr: uc.RemoteAddr(), Bell: bell, Peer: peer}, nil
+}
+
+// bellsDone lets go of what bellOptions returned.
+func bellsDone(o *shmconn.Options) {
+	if o.Peer != nil {
+		o.Peer.Close()
+		releaseBell()
+	}
 }
 
 // newLocalRings creates the rings for the server's side of nc and sends
-// the verdict v with the segment's descriptor.
-func newLocalRings(nc net.Conn, v []byte) (*localRings, error) {
+// the verdict v with the segment's descriptor; with bells, also this
+// process's bell, and it then receives the client's.
+func newLocalRings(nc net.Conn, v []byte, bells bool) (*localRings, error) {
 	uc, ok := nc.(*net.UnixConn)
 	if !ok {
 		return nil, errors.New("manager: shared memory needs a Unix socket")
@@ -65,28 +126,92 @@ func newLocalRings(nc net.Conn, v []byte) (*localRings, error) {
 		}
 		mem[i] = o.Bytes
 	}
-	conn, err := shmconn.New(mem[0], mem[1], &shmconn.Options{LocalAddr: uc.LocalAddr(), RemoteAddr: uc.RemoteAddr()})
-	if err != nil {
-		seg.Close()
-		return nil, err
-	}
-	r := &localRings{seg: seg, conn: conn, nc: nc}
 	f, err := seg.File()
-	if err == nil {
-		err = sendWithFile(uc, v, f)
-		f.Close()
-	}
 	if err != nil {
-		conn.Close()
 		seg.Close()
 		return nil, err
 	}
-	return r, nil
+	files := []*os.File{f}
+	var bell *shmconn.Bell
+	if bells {
+		bell, err = acquireBell()
+		if err == nil {
+			var bf *os.File
+			if bf, err = bell.File(); err != nil {
+				releaseBell()
+			}
+			files = append(files, bf)
+		}
+		if err != nil {
+			closeFiles(files)
+			seg.Close()
+			return nil, err
+		}
+	}
+	err = sendWithFiles(uc, v, files)
+	closeFiles(files)
+	opts := &shmconn.Options{LocalAddr: uc.LocalAddr(), RemoteAddr: uc.RemoteAddr()}
+	if bells {
+		// The client's bell: one byte, 1, with its descriptor.
+		var b [1]byte
+		var got []*os.File
+		if err == nil {
+			if got, err = recvWithFiles(uc, b[:], 1); err == nil && (len(got) != 1 || b[0] != 1) {
+				closeFiles(got)
+				err = fmt.Errorf("%w: no bell from the client", ErrProtocol)
+			}
+		}
+		if err == nil {
+			opts, err = bellOptions(uc, bell, got[0])
+		} else {
+			releaseBell()
+		}
+	}
+	if err != nil {
+		seg.Close()
+		return nil, err
+	}
+	conn, err := shmconn.New(mem[0], mem[1], opts)
+	if err != nil {
+		bellsDone(opts)
+		seg.Close()
+		return nil, err
+	}
+	return &localRings{seg: seg, conn: conn, nc: nc, peer: opts.Peer, bell: opts.Peer != nil}, nil
 }
 
 // attachLocalRings maps the segment the server sent and returns the
-// client's side.
-func attachLocalRings(nc *net.UnixConn, f *os.File) (*localRings, error) {
+// client's side; with bells, peerBell is the server's bell, which it
+// takes, and it sends the server this process's.
+func attachLocalRings(nc *net.UnixConn, f, peerBell *os.File) (*localRings, error) {
+	opts := &shmconn.Options{LocalAddr: nc.LocalAddr(), RemoteAddr: nc.RemoteAddr()}
+	if peerBell != nil {
+		bell, err := acquireBell()
+		if err != nil {
+			peerBell.Close()
+			return nil, err
+		}
+		if opts, err = bellOptions(nc, bell, peerBell); err != nil {
+			return nil, err
+		}
+		bf, err := opts.Bell.File()
+		if err == nil {
+			err = sendWithFiles(nc, []byte{1}, []*os.File{bf})
+			bf.Close()
+		}
+		if err != nil {
+			bellsDone(opts)
+			return nil, err
+		}
+	}
+	r, err := attachRings(nc, f, opts)
+	if err != nil {
+		bellsDone(opts)
+	}
+	return r, err
+}
+
+func attachRings(nc *net.UnixConn, f *os.File, opts *shmconn.Options) (*localRings, error) {
 	// A file that could shrink under the mapping would turn the server's
 	// mistake (or malice) into SIGBUS here: require the seal.
 	if seals, err := fileSeals(f); err != nil || seals&unix.F_SEAL_SHRINK == 0 {
@@ -105,12 +230,12 @@ func attachLocalRings(nc *net.UnixConn, f *os.File) (*localRings, error) {
 		}
 		mem[i] = o.Bytes
 	}
-	conn, err := shmconn.New(mem[1], mem[0], &shmconn.Options{LocalAddr: nc.LocalAddr(), RemoteAddr: nc.RemoteAddr()})
+	conn, err := shmconn.New(mem[1], mem[0], opts)
 	if err != nil {
 		seg.Close()
 		return nil, err
 	}
-	return &localRings{seg: seg, conn: conn, nc: nc}, nil
+	return &localRings{seg: seg, conn: conn, nc: nc, peer: opts.Peer, bell: opts.Peer != nil}, nil
 }
 
 // start runs the monitor: it waits for the peer to close the socket (or
@@ -140,6 +265,12 @@ func (r *localRings) close() {
 	r.nc.Close()
 	<-r.done
 	r.conn.Close()
+	r.closeOnce.Do(func() {
+		if r.bell {
+			r.peer.Close()
+			releaseBell()
+		}
+	})
 	r.seg.Close()
 }
 
@@ -155,22 +286,35 @@ func fileSeals(f *os.File) (int, error) {
 	return seals, errors.Join(err, serr)
 }
 
-// sendWithFile writes b with f's descriptor attached.
-func sendWithFile(c *net.UnixConn, b []byte, f *os.File) error {
-	rc, err := f.SyscallConn()
+// sendWithFiles writes b with the descriptors of files attached. It
+// reaches them through SyscallConn rather than Fd, which would make them
+// blocking: a bell's copy shares its open file description, and so its
+// non-blocking mode, with the bell.
+func sendWithFiles(c *net.UnixConn, b []byte, files []*os.File) error {
+	return withFds(files, nil, func(fds []int) error {
+		_, _, err := c.WriteMsgUnix(b, unix.UnixRights(fds...), nil)
+		return err
+	})
+}
+
+// withFds calls f with the descriptors of files (after those in fds),
+// each held open meanwhile.
+func withFds(files []*os.File, fds []int, f func([]int) error) error {
+	if len(files) == 0 {
+		return f(fds)
+	}
+	rc, err := files[0].SyscallConn()
 	if err != nil {
 		return err
 	}
-	var werr error
-	err = rc.Control(func(fd uintptr) {
-		_, _, werr = c.WriteMsgUnix(b, unix.UnixRights(int(fd)), nil)
-	})
-	return errors.Join(err, werr)
+	var ferr error
+	err = rc.Control(func(fd uintptr) { ferr = withFds(files[1:], append(fds, int(fd)), f) })
+	return errors.Join(err, ferr)
 }
 
-// recvWithFile fills b, taking the descriptor that comes with its first
-// byte, if any.
-func recvWithFile(c *net.UnixConn, b []byte) (*os.File, error) {
+// recvWithFiles fills b, taking the descriptors, at most max, that come
+// with its first byte.
+func recvWithFiles(c *net.UnixConn, b []byte, max int) ([]*os.File, error) {
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	n, oobn, flags, _, err := c.ReadMsgUnix(b, oob)
 	if err != nil {
@@ -189,19 +333,16 @@ func recvWithFile(c *net.UnixConn, b []byte) (*os.File, error) {
 				files = append(files, os.NewFile(uintptr(fd), "manager-shm"))
 			}
 		}
-		if perr != nil || flags&unix.MSG_CTRUNC != 0 || len(files) > 1 {
+		if perr != nil || flags&unix.MSG_CTRUNC != 0 || len(files) > max {
 			closeFiles(files)
-			return nil, fmt.Errorf("%w: unexpected control message with the verdict", ErrProtocol)
+			return nil, fmt.Errorf("%w: unexpected control message", ErrProtocol)
 		}
 	}
 	if _, err := io.ReadFull(c, b[n:]); err != nil {
 		closeFiles(files)
 		return nil, err
 	}
-	if len(files) == 0 {
-		return nil, nil
-	}
-	return files[0], nil
+	return files, nil
 }
 
 func closeFiles(fs []*os.File) {

@@ -14,12 +14,21 @@ var errNoShm = errors.New("manager: shared-memory transport not supported on thi
 
 type localRings struct{ conn net.Conn }
 
-func newLocalRings(nc net.Conn, v []byte) (*localRings, error)           { return nil, errNoShm }
-func attachLocalRings(nc *net.UnixConn, f *os.File) (*localRings, error) { return nil, errNoShm }
-func (r *localRings) start(gone func())                                  {}
-func (r *localRings) close()                                             {}
-func recvWithFile(c *net.UnixConn, b []byte) (*os.File, error)           { return nil, errNoShm }
-func listenUnix(path string) (net.Listener, error)                       { return net.Listen("unix", path) }
+func newLocalRings(nc net.Conn, v []byte, bells bool) (*localRings, error) { return nil, errNoShm }
+func attachLocalRings(nc *net.UnixConn, f, bell *os.File) (*localRings, error) {
+	return nil, errNoShm
+}
+func (r *localRings) start(gone func()) {}
+func (r *localRings) close()            {}
+func recvWithFiles(c *net.UnixConn, b []byte, max int) ([]*os.File, error) {
+	return nil, errNoShm
+}
+func closeFiles(fs []*os.File) {
+	for _, f := range fs {
+		f.Close()
+	}
+}
+func listenUnix(path string) (net.Listener, error) { return net.Listen("unix", path) }
 
 // peerGone cannot ask the kernel on this platform; the request loop
 // learns of a dead peer when its read fails.

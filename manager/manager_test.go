@@ -46,6 +46,7 @@ func transports(t testing.TB) []transport {
 		{name: "unix", network: "unix", client: Options{NoSharedMemory: true}},
 		{name: "tcp", network: "tcp", server: Options{AuthKey: testKey}, client: Options{AuthKey: testKey}},
 		{name: "tls", network: "tcp", server: Options{AuthKey: testKey, TLSConfig: srvTLS}, client: Options{AuthKey: testKey, TLSConfig: cliTLS}},
+		{name: "shm-futex", network: "unix", client: Options{noBells: true}},
 		{name: "redis", network: "redis", client: Options{Lease: time.Second}},
 		{name: "redis-tcp", network: "redis", redisTCP: true, client: Options{Lease: time.Second}},
 		{name: "redis-cluster", network: "redis", redisCluster: true, client: Options{Lease: time.Second, RedisCluster: true}},

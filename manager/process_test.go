@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -509,4 +511,79 @@ func TestStaleDirs(t *testing.T) {
 		t.Errorf("%s after RemoveStaleDirs: %v; want it removed", dead, err)
 	}
 	must(t, live.Client().Ping(ctx))
+}
+
+// TestManyClientsThreads runs 256 clients of this process, each on its
+// own connection over shared memory, against a server in a worker
+// process, all at once: every answer must be right, and neither process
+// may hold a thread per connection (with futex wake-ups each connection
+// asleep between requests held one on both sides).
+func TestManyClientsThreads(t *testing.T) {
+	if !shmSupported {
+		t.Skip("no shared-memory transport here")
+	}
+	m, err := Start(ctx, nil)
+	must(t, err)
+	defer func() { must(t, m.Shutdown(ctx)) }()
+	network, address := m.Address()
+	const clients, rounds = 256, 50
+	cs := make([]*Client, clients)
+	for i := range cs {
+		c, err := Dial(ctx, network, address, nil)
+		must(t, err)
+		defer c.Close()
+		if s, err := c.session(ctx); err != nil || s.rings == nil {
+			t.Fatalf("client %d not on shared memory: %v", i, err)
+		}
+		cs[i] = c
+	}
+	var (
+		wg             sync.WaitGroup
+		errs           = make(chan error, clients)
+		peak, peakSrv  atomic.Int64
+		before, server = shmtest.Threads(0), shmtest.Threads(m.Process().Pid())
+	)
+	if before == 0 || server == 0 {
+		t.Fatal("no thread counts in /proc")
+	}
+	for i, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := OpenDict[int, int](ctx, c, "many")
+			if err != nil {
+				errs <- err
+				return
+			}
+			for r := range rounds {
+				n, err := d.Add(ctx, i, 1)
+				if err != nil || n != r+1 {
+					errs <- fmt.Errorf("client %d round %d: Add = %d, %v", i, r, n, err)
+					return
+				}
+				if r%10 == 0 {
+					peak.Store(max(peak.Load(), int64(shmtest.Threads(0))))
+					peakSrv.Store(max(peakSrv.Load(), int64(shmtest.Threads(m.Process().Pid()))))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	d, err := OpenDict[int, int](ctx, m.Client(), "many")
+	must(t, err)
+	if n, err := d.Len(ctx); n != clients || err != nil {
+		t.Errorf("Len = %d, %v; want %d", n, err, clients)
+	}
+	const slack = 32
+	if p := int(peak.Load()); p > before+slack {
+		t.Errorf("client process: %d threads before, %d at the peak; want at most %d", before, p, before+slack)
+	}
+	if p := int(peakSrv.Load()); p > server+slack {
+		t.Errorf("server process: %d threads before, %d at the peak; want at most %d", server, p, server+slack)
+	}
+	t.Logf("threads: clients %d -> %d, server %d -> %d", before, peak.Load(), server, peakSrv.Load())
 }

@@ -26,7 +26,7 @@ func countRequests() (*atomic.Int64, func(*Server)) {
 }
 
 func TestWrongAuthKeyRefused(t *testing.T) {
-	for _, tr := range serverTransports(t)[2:] { // tcp and tls
+	for _, tr := range serverTransports(t)[2:4] { // tcp and tls
 		t.Run(tr.name, func(t *testing.T) {
 			handled, counting := countRequests()
 			ts := startServer(t, tr, counting)
@@ -118,7 +118,7 @@ func rawConn(t *testing.T, tr transport, address string) net.Conn {
 func handshaken(t *testing.T, ts *testServer) (net.Conn, *frameReader) {
 	t.Helper()
 	c := rawConn(t, ts.tr, ts.address)
-	if _, err := clientHandshake(c, nil, false, func(v []byte) error {
+	if _, err := clientHandshake(c, nil, false, false, func(v []byte) error {
 		_, err := io.ReadFull(c, v)
 		return err
 	}); err != nil {
@@ -446,13 +446,26 @@ func FuzzParseResponse(f *testing.F) {
 	})
 }
 
-// TestSharedMemoryBound checks that connections beyond maxShmConns stay on
-// the socket, and that a closed one frees its place.
+// TestSharedMemoryBound checks that connections of clients without bells
+// beyond maxShmConns stay on the socket, and that a closed one frees its
+// place; and that those with bells are not bounded.
 func TestSharedMemoryBound(t *testing.T) {
 	if !shmSupported {
 		t.Skip("no shared-memory transport here")
 	}
 	ts := startServer(t, transports(t)[0])
+	var bells []*Client
+	for i := range 3 * maxShmConns() {
+		c := ts.dial(t)
+		bells = append(bells, c)
+		if s, err := c.session(ctx); err != nil || s.rings == nil {
+			t.Fatalf("connection %d with bells on shared memory: %v, %v; want true", i, s != nil && s.rings != nil, err)
+		}
+	}
+	for _, c := range bells {
+		c.Close()
+	}
+	ts.tr.client.noBells = true
 	n := int(maxShmConns())
 	var cs []*Client
 	onShm := func(c *Client) bool {

@@ -41,6 +41,11 @@ type Options struct {
 	// microseconds per round trip instead of tens.
 	NoSharedMemory bool
 
+	// noBells makes a client ask for shared memory with futex wake-ups,
+	// as clients before bells did: for tests of that path and of the
+	// server's bound on such connections.
+	noBells bool
+
 	// MaxFrame bounds the size of one request or response body; larger
 	// ones are refused. 0 means DefaultMaxFrame.
 	MaxFrame int
@@ -431,7 +436,8 @@ func (s *Server) handle(c *sconn, r request, w *frameWriter) (err error) {
 	return nil
 }
 
-// maxShmConns bounds the connections that use shared memory at once.
+// maxShmConns bounds the connections that use shared memory with futex
+// wake-ups (clients without bells) at once.
 // While waiting for the next request, a shared-memory connection holds an
 // OS thread (it sleeps on a futex) where a socket holds none, and once
 // there are more connections than CPUs their polling stops paying (see
@@ -555,27 +561,34 @@ func (c *sconn) handshake(unix bool) error {
 		c.pmu.Unlock()
 	}
 	offer := unix && !c.s.opts.NoSharedMemory && shmSupported
-	if offer && c.s.shmConns.Add(1) > maxShmConns() {
-		c.s.shmConns.Add(-1)
-		offer = false
+	// Connections with futex wake-ups (clients without bells) are
+	// bounded; those with bells are not.
+	counted := false
+	futexes := func() bool {
+		if c.s.shmConns.Add(1) > maxShmConns() {
+			c.s.shmConns.Add(-1)
+			return false
+		}
+		counted = true
+		return true
 	}
 	var rings *localRings
-	shm, err := serverHandshake(c.nc, c.s.opts.AuthKey, offer, refuse, func(v []byte, shm bool) error {
-		if !shm {
+	_, err := serverHandshake(c.nc, c.s.opts.AuthKey, offer, refuse, futexes, func(v []byte, transport byte) error {
+		if transport == transportStream {
 			_, err := c.nc.Write(v)
 			return err
 		}
 		var err error
-		rings, err = newLocalRings(c.nc, v)
+		rings, err = newLocalRings(c.nc, v, transport == transportBells)
 		return err
 	})
-	if offer && (!shm || rings == nil) {
+	if counted && rings == nil {
 		c.s.shmConns.Add(-1)
 	}
 	if err != nil {
 		return err
 	}
-	c.shm = rings != nil
+	c.shm = counted && rings != nil
 	c.nc.SetDeadline(time.Time{})
 	if rings != nil {
 		rings.start(nil)

@@ -24,7 +24,8 @@ import (
 // the rings' wait words is the futex protocol's (see the package
 // documentation): a sleeper announces itself in bit 0 of its wait word,
 // and a peer that finds bit 0 set clears it and rings, so a busy
-// connection rings nothing.
+// connection rings nothing. The Bell wakes a sleeper whose ring moved or
+// whose announcement was cleared (which is what ends a futex wait).
 //
 // A Bell is safe for concurrent use. Close it after every Conn using it
 // is closed.
@@ -97,7 +98,12 @@ func (b *Bell) run() {
 		b.rings.Add(1)
 		b.mu.Lock()
 		for s := range b.sleepers {
-			if s.w.ready() {
+			// A cleared announcement wakes the sleeper too, ready or
+			// not, as a changed word ends a futex wait: the peer may
+			// have cleared it on its way out of an older publish,
+			// and then rings nothing for the next one, so the
+			// sleeper must announce again.
+			if s.w.ready() || atomic.LoadUint32(s.w.word)&sleeping == 0 {
 				notify(s.c)
 			}
 		}
@@ -140,17 +146,24 @@ func NewRinger(f *os.File) (*Ringer, error) {
 	if err != nil {
 		return nil, err
 	}
-	var link string
-	var rerr error
-	if err := rc.Control(func(fd uintptr) { link, rerr = os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd)) }); err != nil {
+	var (
+		link string
+		rerr error
+		raw  int
+	)
+	if err := rc.Control(func(fd uintptr) {
+		raw = int(fd)
+		link, rerr = os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+	}); err != nil {
 		return nil, err
 	}
 	if rerr != nil || link != "anon_inode:[eventfd]" {
 		return nil, fmt.Errorf("shmconn: the peer's bell is not an eventfd (%q, %v)", link, rerr)
 	}
-	// Fd puts the descriptor in blocking mode, which a write to an
-	// eventfd never needs.
-	return &Ringer{f: f, fd: int(f.Fd())}, nil
+	// The raw descriptor, not Fd, which would make it blocking, and with
+	// it the peer's Bell, whose open file description it shares. It
+	// stays valid until Close, after every Conn that rings it.
+	return &Ringer{f: f, fd: raw}, nil
 }
 
 // one is what a ring adds to the eventfd's counter.

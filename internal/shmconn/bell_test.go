@@ -6,26 +6,16 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
+	"runtime"
 	"strconv"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// threads returns the number of OS threads of this process, or 0 if
-// /proc does not say.
-func threads() int {
-	b, _ := os.ReadFile("/proc/self/status")
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(v))
-			return n
-		}
-	}
-	return 0
-}
+	"github.com/shmkit/shmkit/internal/shmconn"
+	"github.com/shmkit/shmkit/internal/shmtest"
+)
 
 // TestBellManyConns runs 256 connections whose both sides sleep (no
 // polling), all on two Bells, and checks every echo and that the process
@@ -35,7 +25,7 @@ func threads() int {
 func TestBellManyConns(t *testing.T) {
 	const conns, rounds = 256, 5
 	a, b := withBells(t, sleepNow)
-	before := threads()
+	before := shmtest.Threads(0)
 	if before == 0 {
 		t.Fatal("no thread count in /proc/self/status")
 	}
@@ -84,7 +74,7 @@ func TestBellManyConns(t *testing.T) {
 		// Every client has written and is reading, soon asleep.
 		for range 20 {
 			time.Sleep(time.Millisecond)
-			peak = max(peak, threads())
+			peak = max(peak, shmtest.Threads(0))
 		}
 		close(release)
 		wg.Wait()
@@ -98,4 +88,37 @@ func TestBellManyConns(t *testing.T) {
 		t.Errorf("threads rose from %d to %d with %d sleeping connections, want at most %d", before, peak, conns, limit)
 	}
 	t.Logf("threads: %d before, %d at the peak", before, peak)
+}
+
+// TestBellClearedAnnouncement: a peer may clear a sleeper's announcement
+// and ring on its way out of an older publish, one the sleeper had already
+// read; the Bell must wake the sleeper to announce again, or the next
+// publish, finding no announcement, rings nothing and the sleeper sleeps
+// on with data waiting.
+func TestBellClearedAnnouncement(t *testing.T) {
+	a, b := withBells(t, sleepNow)
+	p := newPairWith(t, 4096, a, b)
+	buf := make([]byte, 1)
+	ch := goRead(p.server, buf)
+	waitAsleep(t, p.server, 1)
+	// The old publish's wake-up: clear bit 0 of the data wait word (at
+	// offset 392 of the client-to-server ring), then ring.
+	word := shmconn.Word32(p.c2s, 392)
+	for atomic.LoadUint32(word)&1 == 0 {
+		runtime.Gosched()
+	}
+	atomic.AndUint32(word, ^uint32(1))
+	rings := shmconn.Rings(b.Bell)
+	shmconn.Ring(a.Peer)
+	for shmconn.Rings(b.Bell) == rings {
+		runtime.Gosched()
+	}
+	time.Sleep(10 * time.Millisecond) // for the Bell's look at its sleepers
+	// The next publish.
+	if _, err := p.client.Write([]byte{7}); err != nil {
+		t.Fatal(err)
+	}
+	if res := await(t, "Read", ch); res.err != nil || buf[0] != 7 {
+		t.Fatalf("Read = %v, %v; want 7", buf[0], res.err)
+	}
 }

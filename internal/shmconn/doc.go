@@ -96,8 +96,13 @@
 // received when the connection was set up. The Bell's one goroutine
 // reads the eventfd through the Go runtime's netpoller, so no thread
 // waits on it; each read it returns from, it wakes every sleeper of its
-// process whose ring moved or closed, so that one wake-up serves as many
-// connections as became ready meanwhile. Local wake-ups (Close, a deadline
+// process whose ring moved or closed, or whose bit 0 was cleared, so that
+// one wake-up serves as many connections as became ready meanwhile. The
+// last case is the futex protocol's "the word changed": a peer still on
+// its way out of an older publish may clear the announcement of a sleep
+// that began after the sleeper read that publish; the next publish then
+// finds no announcement and rings nothing, so the sleeper must wake and
+// announce again (TestBellClearedAnnouncement). Local wake-ups (Close, a deadline
 // change) signal the sleeper's channel directly, and a deadline is a
 // runtime timer. Joining the Bell before announcing orders the Bell's
 // look after the sleeper's arrival: the peer rings only after it saw the
