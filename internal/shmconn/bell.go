@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -24,8 +25,10 @@ import (
 // the rings' wait words is the futex protocol's (see the package
 // documentation): a sleeper announces itself in bit 0 of its wait word,
 // and a peer that finds bit 0 set clears it and rings, so a busy
-// connection rings nothing. The Bell wakes a sleeper whose ring moved or
-// whose announcement was cleared (which is what ends a futex wait).
+// connection rings nothing. After each wake-up the Bell's goroutine polls
+// its sleepers' rings for a while, and sleepers that arrive meanwhile do
+// not announce themselves, so that traffic over many connections rings
+// nothing either; before it sleeps again it announces every sleeper.
 //
 // A Bell is safe for concurrent use. Close it after every Conn using it
 // is closed.
@@ -34,6 +37,10 @@ type Bell struct {
 
 	mu       sync.Mutex
 	sleepers map[*bellSleeper]struct{} // guarded by mu
+	// polling is set while the Bell's goroutine polls its sleepers'
+	// rings after a wake-up (see run); meanwhile new sleepers do not
+	// announce themselves, so busy peers ring nothing. Written under mu.
+	polling atomic.Bool
 
 	done      chan struct{} // closed when the reading goroutine has returned
 	closeOnce sync.Once
@@ -97,13 +104,24 @@ func (b *Bell) run() {
 		}
 		b.rings.Add(1)
 		b.mu.Lock()
+		b.polling.Store(true)
 		for s := range b.sleepers {
-			// A cleared announcement wakes the sleeper too, ready or
-			// not, as a changed word ends a futex wait: the peer may
-			// have cleared it on its way out of an older publish,
-			// and then rings nothing for the next one, so the
-			// sleeper must announce again.
-			if s.w.ready() || atomic.LoadUint32(s.w.word)&sleeping == 0 {
+			if s.w.ready() {
+				notify(s.c)
+			}
+		}
+		b.mu.Unlock()
+		b.poll()
+		// Going back to sleep: announce every sleeper in its wait
+		// word and look once more, so that a publish from now on
+		// rings. This also restores an announcement a peer cleared on
+		// its way out of an older publish (which then rang, and so
+		// woke the Bell), as a changed word ends a futex wait.
+		b.mu.Lock()
+		b.polling.Store(false)
+		for s := range b.sleepers {
+			atomic.OrUint32(s.w.word, sleeping)
+			if s.w.ready() {
 				notify(s.c)
 			}
 		}
@@ -111,10 +129,50 @@ func (b *Bell) run() {
 	}
 }
 
-func (b *Bell) add(s *bellSleeper) {
+// bellSpin is how long the Bell's goroutine polls after a wake-up
+// without finding a ring that moved: one poll's length (DefaultSpin), so
+// that a stream of requests over many connections costs no system call.
+// It polls one goroutine per process, whatever the number of
+// connections, and yields to the process's other goroutines between
+// looks.
+const bellSpin = int64(DefaultSpin)
+
+// poll polls the sleepers' rings, waking those that moved, until none
+// has for bellSpin; not at all with one CPU, where the peer could not run
+// meanwhile.
+func (b *Bell) poll() {
+	if runtime.NumCPU() < 2 {
+		return
+	}
+	last := now()
+	for {
+		found := false
+		b.mu.Lock()
+		for s := range b.sleepers {
+			if s.w.ready() {
+				notify(s.c)
+				found = true
+			}
+		}
+		b.mu.Unlock()
+		t := now()
+		if found {
+			last = t
+		} else if t-last > bellSpin {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// add makes s a sleeper of b and reports whether it must announce itself:
+// not while b polls, which announces its sleepers when it stops.
+func (b *Bell) add(s *bellSleeper) (announce bool) {
 	b.mu.Lock()
 	b.sleepers[s] = struct{}{}
+	announce = !b.polling.Load()
 	b.mu.Unlock()
+	return announce
 }
 
 func (b *Bell) remove(s *bellSleeper) {

@@ -11,14 +11,18 @@ import (
 
 // A Bell is where many Conns of a process sleep; see the Linux version.
 // Elsewhere NewBell fails: there are no Conns.
-type Bell struct{}
+type Bell struct{ polling atomicBool }
+
+type atomicBool struct{}
+
+func (atomicBool) Load() bool { return false }
 
 // NewBell fails with an error matching futex.ErrNotSupported.
 func NewBell() (*Bell, error) { return nil, fmt.Errorf("shmconn: %w", futex.ErrNotSupported) }
 
 func (b *Bell) File() (*os.File, error) { return nil, fmt.Errorf("shmconn: %w", futex.ErrNotSupported) }
 func (b *Bell) Close() error            { return nil }
-func (b *Bell) add(*bellSleeper)        {}
+func (b *Bell) add(*bellSleeper) bool   { return true }
 func (b *Bell) remove(*bellSleeper)     {}
 
 type bellSleeper struct {

@@ -30,9 +30,3 @@ func Word32(mem []byte, off int) *uint32 { return word32(mem, off) }
 
 // SkipPolls returns how many of c's next waits sleep without polling.
 func SkipPolls(c *Conn) int32 { return c.skipPolls.Load() }
-
-// Ring rings the Bell r rings.
-func Ring(r *Ringer) { r.ring() }
-
-// Rings returns how many wake-ups b has read.
-func Rings(b *Bell) int64 { return b.rings.Load() }

@@ -73,6 +73,10 @@ func (c *Conn) await(w waitFor) error {
 	if c.spin <= 0 {
 		return c.sleep(&w)
 	}
+	if c.bell != nil && c.bell.polling.Load() {
+		// The Bell's goroutine polls for this process's Conns.
+		return c.sleep(&w)
+	}
 	if c.skipPolls.Load() > 0 {
 		c.skipPolls.Add(-1)
 		return c.sleep(&w)
@@ -201,7 +205,7 @@ func (c *Conn) sleepOnBell(w *waitFor) error {
 		s = &c.wbell
 	}
 	s.w = *w
-	c.bell.add(s)
+	announce := c.bell.add(s)
 	defer c.bell.remove(s)
 	var timer *time.Timer
 	defer func() {
@@ -210,7 +214,9 @@ func (c *Conn) sleepOnBell(w *waitFor) error {
 		}
 	}()
 	for {
-		atomic.OrUint32(w.word, sleeping)
+		if announce {
+			atomic.OrUint32(w.word, sleeping)
+		}
 		d := w.deadline.Load()
 		ended, err := c.ended(w, d)
 		if !ended {
@@ -229,6 +235,9 @@ func (c *Conn) sleepOnBell(w *waitFor) error {
 			case <-expire:
 			}
 			c.asleep.Add(-1)
+			// While the Bell polls it looks at this call; when it
+			// stops, it announces this call itself.
+			announce = !c.bell.polling.Load()
 			continue // re-check
 		}
 		withdraw(w)
