@@ -41,10 +41,9 @@ type localRings struct {
 	nc   net.Conn      // the socket the rings were set up on
 	done chan struct{} // closed when the monitor has ended
 
-	// With bells (transportBells): the peer's bell, and this process's
-	// bell to let go of.
+	// With bells (transportBells): the peer's bell; closing it also lets
+	// go of this process's (see dropBells).
 	peer      *shmconn.Ringer
-	bell      bool
 	closeOnce sync.Once
 }
 
@@ -93,10 +92,11 @@ func bellOptions(uc *net.UnixConn, bell *shmconn.Bell, f *os.File) (*shmconn.Opt
 	return &shmconn.Options{LocalAddr: uc.LocalAddr(), RemoteAddr: uc.RemoteAddr(), Bell: bell, Peer: peer}, nil
 }
 
-// bellsDone lets go of what bellOptions returned.
-func bellsDone(o *shmconn.Options) {
-	if o.Peer != nil {
-		o.Peer.Close()
+// dropBells lets go of what bellOptions returned: the Ringer peer, if
+// any, and this process's bell.
+func dropBells(peer *shmconn.Ringer) {
+	if peer != nil {
+		peer.Close()
 		releaseBell()
 	}
 }
@@ -173,11 +173,11 @@ func newLocalRings(nc net.Conn, v []byte, bells bool) (*localRings, error) {
 	}
 	conn, err := shmconn.New(mem[0], mem[1], opts)
 	if err != nil {
-		bellsDone(opts)
+		dropBells(opts.Peer)
 		seg.Close()
 		return nil, err
 	}
-	return &localRings{seg: seg, conn: conn, nc: nc, peer: opts.Peer, bell: opts.Peer != nil}, nil
+	return &localRings{seg: seg, conn: conn, nc: nc, peer: opts.Peer}, nil
 }
 
 // attachLocalRings maps the segment the server sent and returns the
@@ -200,13 +200,13 @@ func attachLocalRings(nc *net.UnixConn, f, peerBell *os.File) (*localRings, erro
 			bf.Close()
 		}
 		if err != nil {
-			bellsDone(opts)
+			dropBells(opts.Peer)
 			return nil, err
 		}
 	}
 	r, err := attachRings(nc, f, opts)
 	if err != nil {
-		bellsDone(opts)
+		dropBells(opts.Peer)
 	}
 	return r, err
 }
@@ -235,7 +235,7 @@ func attachRings(nc *net.UnixConn, f *os.File, opts *shmconn.Options) (*localRin
 		seg.Close()
 		return nil, err
 	}
-	return &localRings{seg: seg, conn: conn, nc: nc, peer: opts.Peer, bell: opts.Peer != nil}, nil
+	return &localRings{seg: seg, conn: conn, nc: nc, peer: opts.Peer}, nil
 }
 
 // start runs the monitor: it waits for the peer to close the socket (or
@@ -265,12 +265,7 @@ func (r *localRings) close() {
 	r.nc.Close()
 	<-r.done
 	r.conn.Close()
-	r.closeOnce.Do(func() {
-		if r.bell {
-			r.peer.Close()
-			releaseBell()
-		}
-	})
+	r.closeOnce.Do(func() { dropBells(r.peer) })
 	r.seg.Close()
 }
 
