@@ -35,7 +35,7 @@
 // lock: use Locked for both sides when that matters. The lock survives its
 // holder's death: if a process dies while holding it (in the middle of a
 // CopyFrom, say), the next process to take it does so within
-// lock.CheckInterval, and the next bulk operation, after doing its work,
+// semaphore.CheckInterval, and the next bulk operation, after doing its work,
 // returns an error matching ErrOwnerDead, since the elements may be partly
 // written.
 //
@@ -85,10 +85,13 @@ const Kind = "array"
 // holder died, then the elements, packed as in a Go slice. The length is
 // the object's size, less the header, divided by the element size.
 const (
-	offLock    = 0
-	offDied    = 8 // uint32: 1 after a lock holder died, until a bulk operation reports it
-	HeaderSize = 64
+	offLock = 0
+	offDied = 8 // uint32: 1 after a lock holder died, until a bulk operation reports it
 )
+
+// HeaderSize is the number of bytes an Array's object holds before its
+// elements: its lock and bookkeeping, one cache line.
+const HeaderSize = 64
 
 // MaxBytes bounds an array's elements: 1 TiB.
 const MaxBytes = 1 << 40

@@ -59,7 +59,8 @@ func (d *Dict[K, V]) Keys(ctx context.Context) ([]K, error) {
 	return listOp[K](ctx, d.r, opMapKeys, nil)
 }
 
-// Items returns a snapshot of the dict's keys and values, in key order.
+// Items returns a snapshot of the dict's keys and values, in the order the
+// keys were first set (as Keys).
 func (d *Dict[K, V]) Items(ctx context.Context) ([]Item[K, V], error) {
 	cl, err := d.r.call(ctx, opMapItems, nil)
 	if err != nil {

@@ -176,13 +176,13 @@ func Name(name string) Option { return func(c *config) { c.name = name } }
 func Daemon() Option { return func(c *config) { c.daemon = true } }
 
 // Files passes open files to the worker, which receives duplicates of them,
-// in order, from Files. The caller keeps ownership of its copies.
+// in order, from InheritedFiles. The caller keeps ownership of its copies.
 func Files(files ...*os.File) Option {
 	return func(c *config) { c.files = append(c.files, files...) }
 }
 
 // Segments hands shared-memory segments to the worker, which maps them,
-// in order, with Segments. Anonymous segments reach workers only this way;
+// in order, with InheritedSegments. Anonymous segments reach workers only this way;
 // named ones may also be opened by name.
 func Segments(segs ...*shm.Segment) Option {
 	return func(c *config) { c.segs = append(c.segs, segs...) }

@@ -62,7 +62,7 @@
 //
 //   - A producer killed at any point inside Put leaves either nothing or a
 //     claimed slot. A process that waits behind that slot checks, within
-//     lock.CheckInterval, that the claimer lives, and if it is dead
+//     semaphore.CheckInterval, that the claimer lives, and if it is dead
 //     releases the slot, which consumers then skip (Abandoned counts
 //     them). Nobody waits for ever, and no consumer sees part of a
 //     message: a message is visible only once whole. The message is lost
@@ -115,7 +115,7 @@
 // When one end closes, the other receives what was sent before and then
 // io.EOF, and its Sends fail with io.ErrClosedPipe. When the process
 // holding an end dies without closing it, the other end notices within
-// lock.CheckInterval of the death, whether it is waiting in Recv, in
+// semaphore.CheckInterval of the death, whether it is waiting in Recv, in
 // Send (the pipe full) or in Poll: Recv drains what the dead peer sent
 // and then returns an error matching both io.EOF and ErrPeerDied, and
 // Send fails with one matching io.ErrClosedPipe and ErrPeerDied. A

@@ -80,7 +80,7 @@ func (q *JoinableQueue[T]) Held() int64 {
 // done every task it got, or ctx ends. It returns nil, or a *LostError
 // (matching ErrTasksLost) when consumers died holding tasks since this
 // handle's previous Join (or its opening): a death is noticed within
-// lock.CheckInterval of the process being gone.
+// semaphore.CheckInterval of the process being gone.
 func (q *JoinableQueue[T]) Join(ctx context.Context) error {
 	for {
 		v := atomic.OrUint32(q.r.joinWait, 1) | 1

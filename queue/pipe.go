@@ -325,7 +325,7 @@ func (p *Pipe[T]) Send(ctx context.Context, v T) error {
 // Recv receives the next message from the other end, waiting until one
 // comes or ctx ends. Once the peer has closed its end, it returns what the
 // peer sent before and then io.EOF; if the peer died instead, an error
-// matching both io.EOF and ErrPeerDied, within lock.CheckInterval of the
+// matching both io.EOF and ErrPeerDied, within semaphore.CheckInterval of the
 // death. It fails with ctx.Err(), ErrClosed once this end is closed,
 // ErrOneWay on the sending end of a one-way pipe, and an error matching
 // ErrCorrupt for a message that does not decode (which is consumed).

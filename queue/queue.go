@@ -161,7 +161,7 @@ func (q *Queue[T]) Closed() bool {
 // also those got and not yet marked done (TaskDone). A consumer killed in
 // the few instructions before its taking compare-and-swap is counted as
 // having taken one message, which stays in the queue. A death counts once
-// it is visible, within lock.CheckInterval of it.
+// it is visible, within semaphore.CheckInterval of it.
 func (q *Queue[T]) Lost() int64 {
 	n := q.r.lost()
 	q.check()

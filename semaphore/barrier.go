@@ -51,10 +51,10 @@ const (
 	barrierBroken  = 1 << 30
 	barrierWaiters = 1 << 31
 	barrierRound   = barrierBroken - 1
-
-	// MaxParties bounds a barrier's parties.
-	MaxParties = 1 << 16
 )
+
+// MaxParties is the largest number of parties a Barrier may have.
+const MaxParties = 1 << 16
 
 // NewBarrier creates a barrier named name in seg for the given number of
 // parties.

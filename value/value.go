@@ -37,7 +37,7 @@
 // published atomically; readers never wait for writers. If a process dies
 // in the middle of a write, the cell keeps the value it had before that
 // write, and the next writer takes the lock over within
-// lock.CheckInterval (25 ms).
+// semaphore.CheckInterval (25 ms).
 //
 // CompareAndSwap compares the bits of values, as sync/atomic does: a NaN
 // equals a NaN with the same bits, and 0.0 differs from -0.0.
