@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit/internal/redisbench"
+	"github.com/shmkit/shmkit/internal/shmtest"
 )
 
 // The benchmarks run the server in its own worker process, as Start does,
@@ -155,18 +156,40 @@ func BenchmarkVsRedis(b *testing.B) {
 }
 
 // BenchmarkClients sweeps the number of concurrent clients (connections,
-// each used by one goroutine) doing dict gets, next to Redis GET with as
-// many connections: aggregate throughput must not collapse as clients are
-// added.
+// each used by one goroutine) doing dict gets and sets, next to Redis GET
+// and SET with as many connections: aggregate throughput must not
+// collapse as clients are added.
 func BenchmarkClients(b *testing.B) {
 	rs := redisbench.Start(b)
 	m := startBenchManager(b)
-	for _, clients := range []int{1, 2, 4, 8, 16, 32, 64} {
-		for _, transport := range []string{"shm", "unix"} {
-			b.Run(fmt.Sprintf("clients=%d/transport=%s", clients, transport), func(b *testing.B) {
-				ds := benchClients(b, m, transport, clients)
-				ours := drive(b, ds, "get", 1)
-				redis := redisRate(b, rs, "get", clients, 1, max(b.N, 20000))
+	for _, op := range []string{"get", "set"} {
+		for _, clients := range []int{1, 2, 4, 8, 16, 32, 64} {
+			for _, transport := range []string{"shm", "unix"} {
+				b.Run(fmt.Sprintf("op=%s/clients=%d/transport=%s", op, clients, transport), func(b *testing.B) {
+					ds := benchClients(b, m, transport, clients)
+					ours := drive(b, ds, op, 1)
+					redis := redisRate(b, rs, op, clients, 1, max(b.N, 20000))
+					report(b, ours, redis)
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkBusy is BenchmarkClients's get and set with 1 and 8 clients on
+// a busy machine: two CPU-bound worker processes at the default priority
+// (shmtest.Load) spin for the whole sub-benchmark, while shmkit and then
+// Redis are measured.
+func BenchmarkBusy(b *testing.B) {
+	rs := redisbench.Start(b)
+	m := startBenchManager(b)
+	for _, op := range []string{"get", "set"} {
+		for _, clients := range []int{1, 8} {
+			b.Run(fmt.Sprintf("op=%s/clients=%d/transport=shm", op, clients), func(b *testing.B) {
+				ds := benchClients(b, m, "shm", clients)
+				shmtest.Load(b, 2)
+				ours := drive(b, ds, op, 1)
+				redis := redisRate(b, rs, op, clients, 1, max(b.N, 20000))
 				report(b, ours, redis)
 			})
 		}
