@@ -587,3 +587,108 @@ func TestManyClientsThreads(t *testing.T) {
 	}
 	t.Logf("threads: clients %d -> %d, server %d -> %d", before, peak.Load(), server, peakSrv.Load())
 }
+
+// nonReader sends requests whose answers fill its connection, and then
+// never reads them: it signals the event "flooded" on a second
+// connection and waits to be killed.
+var nonReader = process.Register("manager-test/nonReader", func(ctx context.Context, j clientJob) (struct{}, error) {
+	c, err := j.dial(ctx)
+	if err != nil {
+		return struct{}{}, err
+	}
+	d, err := OpenDict[string, []byte](ctx, c, "d")
+	if err != nil {
+		return struct{}{}, err
+	}
+	s, id, err := d.r.session(ctx)
+	if err != nil {
+		return struct{}{}, err
+	}
+	// Each answer is 1 MiB; 64 of them are more than the rings and
+	// socket buffers hold, so the server's writes to this connection
+	// block.
+	for range 64 {
+		if _, err := s.send(ctx, opMapGet, id, func(w *frameWriter) error { return appendItem(w, "big") }); err != nil {
+			return struct{}{}, err
+		}
+	}
+	signal, err := j.dial(ctx)
+	if err != nil {
+		return struct{}{}, err
+	}
+	ev, err := OpenEvent(ctx, signal, "flooded")
+	if err != nil {
+		return struct{}{}, err
+	}
+	if err := ev.Set(ctx); err != nil {
+		return struct{}{}, err
+	}
+	<-ctx.Done()
+	return struct{}{}, nil
+})
+
+// TestClientStopsReading checks that a client process that sends
+// requests and stops reading their answers stalls only its own
+// connection: other clients are served meanwhile, and the server drops
+// the connection once the process is killed.
+func TestClientStopsReading(t *testing.T) {
+	for _, noShm := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noShm=%v", noShm), func(t *testing.T) {
+			ts := startServer(t, transport{name: "unix", network: "unix"})
+			c := ts.dial(t)
+			d, err := OpenDict[string, []byte](ctx, c, "d")
+			must(t, err)
+			must(t, d.Set(ctx, "big", make([]byte, 1<<20)))
+			p, err := nonReader.Start(clientJob{Network: "unix", Address: ts.address, NoShm: noShm})
+			must(t, err)
+			defer func() {
+				p.Kill()
+				p.Join(ctx)
+			}()
+			ev, _ := OpenEvent(ctx, c, "flooded")
+			wctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			must(t, ev.Wait(wctx))
+
+			// Other clients, each on its own connection, over shared
+			// memory and over the socket.
+			var wg sync.WaitGroup
+			errs := make(chan error, 4)
+			for i := range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					oc, err := Dial(wctx, "unix", ts.address, &Options{NoSharedMemory: i%2 == 1})
+					if err != nil {
+						errs <- err
+						return
+					}
+					defer oc.Close()
+					od, err := OpenDict[int, int](wctx, oc, "others")
+					if err != nil {
+						errs <- err
+						return
+					}
+					for r := range 500 {
+						if n, err := od.Add(wctx, i, 1); err != nil || n != r+1 {
+							errs <- fmt.Errorf("client %d, round %d: Add = %d, %v", i, r, n, err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			must(t, p.Kill())
+			p.Join(ctx)
+			shmtest.WaitUntil(t, "the server to drop the flooded connection", func() bool {
+				ts.omu.Lock()
+				defer ts.omu.Unlock()
+				return len(ts.conns) == 1
+			})
+		})
+	}
+}
