@@ -413,7 +413,7 @@ func (a *Array[T]) unlockElem() {
 }
 
 // Peek returns the bytes of the first elements of an array object, at most
-// max of them, and the array's length, for tools that do not know its Go
+// maxElems of them, and the array's length, for tools that do not know its Go
 // type (decode them with the object's layout). The copy is taken without
 // the array's lock, so it is not atomic with respect to writers.
 func Peek(obj shm.Object, maxElems int) (elems []byte, length int, err error) {
