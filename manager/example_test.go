@@ -7,11 +7,14 @@ import (
 	"log"
 
 	"github.com/shmkit/shmkit/manager"
+	"github.com/shmkit/shmkit/process"
 )
 
 // Start runs a server in its own process, as Python's Manager() does.
 // Proxies in any process that dials it share its objects.
 func ExampleStart() {
+	process.Main() // first in main: Start runs the server in a worker process
+
 	ctx := context.Background()
 	m, err := manager.Start(ctx, nil)
 	if err != nil {
@@ -63,6 +66,8 @@ func ExampleServer_Serve_tcp() {
 // Update applies a function atomically: it retries when another client
 // changed the entry in between, so no update is lost.
 func ExampleDict_Update() {
+	process.Main() // first in main: Start runs the server in a worker process
+
 	ctx := context.Background()
 	m, err := manager.Start(ctx, nil)
 	if err != nil {
@@ -82,6 +87,8 @@ func ExampleDict_Update() {
 
 // A Batch sends many operations in one go instead of one round trip each.
 func ExampleBatch() {
+	process.Main() // first in main: Start runs the server in a worker process
+
 	ctx := context.Background()
 	m, err := manager.Start(ctx, nil)
 	if err != nil {
@@ -106,6 +113,8 @@ func ExampleBatch() {
 // A server-held Lock whose holder disconnects is released, and the next
 // holder is told.
 func ExampleLock() {
+	process.Main() // first in main: Start runs the server in a worker process
+
 	ctx := context.Background()
 	m, err := manager.Start(ctx, nil)
 	if err != nil {

@@ -16,26 +16,30 @@ import (
 
 // The functions the examples run in the pools' workers. They are
 // registered at package level, so that the workers, which are copies of
-// the program (here the test binary, whose TestMain calls process.Main),
-// register them too.
-var (
-	cube = process.Register("pool_example.cube", func(ctx context.Context, n int) (int, error) {
-		return n * n * n, nil
-	})
-	parseInt = process.Register("pool_example.parseInt", func(ctx context.Context, s string) (int, error) {
-		return strconv.Atoi(s)
-	})
-	fibonacci = process.Register("pool_example.fibonacci", func(ctx context.Context, n int) (int, error) {
-		a, b := 0, 1
-		for range n {
-			a, b = b, a+b
-		}
-		return a, nil
-	})
-	shout = process.Register("pool_example.shout", func(ctx context.Context, s string) (string, error) {
-		return strings.ToUpper(s) + "!", nil
-	})
-)
+// the program, register them too. Each example calls process.Main first,
+// as a program's main must: in a worker it runs the worker's function and
+// exits. (Here the test binary's TestMain has called it already, so it
+// returns at once.) Each function has a var of its own, so that an
+// example copied out as a program keeps only what it uses.
+var cube = process.Register("pool_example.cube", func(ctx context.Context, n int) (int, error) {
+	return n * n * n, nil
+})
+
+var parseInt = process.Register("pool_example.parseInt", func(ctx context.Context, s string) (int, error) {
+	return strconv.Atoi(s)
+})
+
+var fibonacci = process.Register("pool_example.fibonacci", func(ctx context.Context, n int) (int, error) {
+	a, b := 0, 1
+	for range n {
+		a, b = b, a+b
+	}
+	return a, nil
+})
+
+var shout = process.Register("pool_example.shout", func(ctx context.Context, s string) (string, error) {
+	return strings.ToUpper(s) + "!", nil
+})
 
 // A pool of two workers cubes ten numbers with Map, which returns the
 // results in the order of the arguments. Join waits for the tasks and lets
@@ -43,6 +47,8 @@ var (
 // other examples end with Terminate alone, as Python's "with Pool()"
 // does: it kills the workers, idle by then.)
 func ExampleNew() {
+	process.Main()
+
 	ctx := context.Background()
 	p, err := pool.New(ctx, pool.Workers(2))
 	if err != nil {
@@ -68,6 +74,8 @@ func ExampleNew() {
 // returns there comes back as a *pool.TaskError carrying its text, and the
 // worker goes on with the next task.
 func ExampleApply() {
+	process.Main()
+
 	ctx := context.Background()
 	p, err := pool.New(ctx, pool.Workers(2))
 	if err != nil {
@@ -92,6 +100,8 @@ func ExampleApply() {
 // Submit returns at once with a future, so that the three calls run side
 // by side in the workers; Get waits for each result in turn.
 func ExampleSubmit() {
+	process.Main()
+
 	ctx := context.Background()
 	p, err := pool.New(ctx, pool.Workers(2))
 	if err != nil {
@@ -123,6 +133,8 @@ func ExampleSubmit() {
 // in the order of the arguments, reading the arguments only as fast as the
 // workers take them; an error would end the loop after being yielded.
 func ExampleIMap() {
+	process.Main()
+
 	ctx := context.Background()
 	p, err := pool.New(ctx, pool.Workers(2))
 	if err != nil {

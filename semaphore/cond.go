@@ -60,7 +60,7 @@ func condition(seg *shm.Segment, name string, mu *Mutex, create bool) (*Conditio
 // Wait unlocks the mutex, waits for a notification or for ctx to end, and
 // locks the mutex again; the caller must hold the mutex, and holds it again
 // when Wait returns. It returns nil after a notification (or spuriously),
-// ctx.Err() when ctx ended first, and an error matching ErrOwnerDead when
+// an error matching ctx.Err() when ctx ended first, and an error matching ErrOwnerDead when
 // re-locking took the mutex over from a holder that died (see
 // Mutex.LockContext). The exceptions: an error matching ErrNotRecoverable,
 // or shm.ErrClosed once the segment is closed, means the mutex could not be

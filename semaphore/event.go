@@ -64,7 +64,7 @@ func (e *Event) IsSet() bool {
 }
 
 // Wait waits until the flag is set, as long as ctx allows, and returns nil
-// then, or ctx.Err(). It returns when it sees the flag set: a Set followed
+// then, or an error matching ctx.Err(). It returns when it sees the flag set: a Set followed
 // at once by Clear may pass unseen (Python's Event.wait would return). Use
 // a Semaphore or a Condition to count signals. Waiting goroutines of one
 // process share one OS thread. Once e's segment is closed, Wait returns an

@@ -95,7 +95,8 @@ func (m *Mutex) lockSlow() {
 // held; an error matching ErrOwnerDead with m held, when the previous
 // holder died holding it (repair the protected state, then call
 // MarkConsistent before Unlock); or, with m not held, ErrNotRecoverable,
-// ctx.Err() or, once m's segment is closed, shm.ErrClosed. A cancelled
+// an error matching ctx.Err() or, once m's segment is closed,
+// shm.ErrClosed. A cancelled
 // LockContext leaves m as it was.
 func (m *Mutex) LockContext(ctx context.Context) error {
 	if err := m.mu.Lock(ctx); err != nil {

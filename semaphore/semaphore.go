@@ -145,7 +145,8 @@ func OpenSemaphore(seg *shm.Segment, name string) (*Semaphore, error) {
 }
 
 // Acquire takes a permit, waiting as long as ctx allows for one. On failure
-// it returns ctx.Err() and leaves the semaphore unchanged.
+// it returns an error matching ctx.Err() (with errors.Is) and leaves the
+// semaphore unchanged.
 func (s *Semaphore) Acquire(ctx context.Context) error { return s.s.acquire(ctx) }
 
 // TryAcquire takes a permit if one is available, without waiting, and
@@ -179,7 +180,8 @@ func OpenBoundedSemaphore(seg *shm.Segment, name string) (*BoundedSemaphore, err
 }
 
 // Acquire takes a permit, waiting as long as ctx allows for one. On failure
-// it returns ctx.Err() and leaves the semaphore unchanged.
+// it returns an error matching ctx.Err() (with errors.Is) and leaves the
+// semaphore unchanged.
 func (b *BoundedSemaphore) Acquire(ctx context.Context) error { return b.s.acquire(ctx) }
 
 // TryAcquire takes a permit if one is available, without waiting, and
