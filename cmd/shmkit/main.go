@@ -121,6 +121,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -286,4 +287,12 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return usageError{msg: err.Error(), reported: true}
 	}
 	return nil
+}
+
+// printJSON writes v to standard output as indented JSON, as the commands
+// do with -json.
+func printJSON(inv *invocation, v any) error {
+	enc := json.NewEncoder(inv.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -287,9 +286,7 @@ func runLs(ctx context.Context, inv *invocation, args []string) error {
 	}
 
 	if *asJSON {
-		enc := json.NewEncoder(inv.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return printJSON(inv, list)
 	}
 	// tabwriter aligns a column over consecutive lines that have it, so a
 	// segment with an error is written with empty cells, and its message
