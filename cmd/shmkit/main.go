@@ -76,6 +76,26 @@
 //
 // bench [FLAGS] runs the contention benchmark; bench -h lists its flags.
 //
+// version [-json] prints the version of shmkit, the Go release it was
+// built with, and the operating system and architecture it was built for:
+//
+//	shmkit v0.3.0 go1.26.8 linux/amd64
+//
+// A shmkit built from a source tree to which the go command could give no
+// version has version "(devel)". It is then followed by the commit the
+// tree was at, with "+dirty" if the tree had uncommitted changes, and the
+// commit's time, when the build recorded them:
+//
+//	shmkit (devel) 9d7ec8a1b2c3+dirty 2026-12-03T13:00:00Z go1.26.8 linux/amd64
+//
+// A shmkit built inside another module, as a tool of it for example,
+// reports the version of shmkit that the module requires, and no commit.
+// With -json, version prints a JSON object with the stable fields
+// version; revision (the whole commit hash, or empty); time (RFC 3339, or
+// empty); modified (the "+dirty" above); go; os; and arch. The commit
+// fields are filled in whenever the build recorded them, whatever the
+// version.
+//
 // help prints a usage summary.
 //
 // # How gc decides
@@ -128,6 +148,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 
 	"github.com/shmkit/shmkit/internal/proc"
@@ -150,25 +171,27 @@ func main() {
 const usageText = `usage: shmkit [-dir DIR] COMMAND [ARGS]
 
 Commands:
-  ls [-json]     list the segments in DIR
-  inspect NAME   show a segment's header and objects
-  rm NAME...     remove segments
-  gc [-n]        remove segments, temporary files and manager directories
-                 that no process uses
-  bench [FLAGS]  measure shared operations across processes (bench -h)
-  help           show this summary
+  ls [-json]       list the segments in DIR
+  inspect NAME     show a segment's header and objects
+  rm NAME...       remove segments
+  gc [-n]          remove segments, temporary files and manager directories
+                   that no process uses
+  bench [FLAGS]    measure shared operations across processes (bench -h)
+  version [-json]  show the versions of shmkit and of the Go it was built with
+  help             show this summary
 
 Flags:
-  -dir DIR       directory holding the segments (default ` + shm.DefaultDir + `)
+  -dir DIR         directory holding the segments (default ` + shm.DefaultDir + `)
 `
 
 // invocation is what a subcommand works with: the directory, the output
-// streams, how to find the users of files, and whether it has reported a
-// failure.
+// streams, how to find the users of files and the build information,
+// and whether it has reported a failure.
 type invocation struct {
 	dir            string
 	stdout, stderr io.Writer
 	scan           func() (*proc.FileUsers, error) // proc.ScanUsers; tests count the calls
+	buildInfo      func() (*debug.BuildInfo, bool) // debug.ReadBuildInfo; tests give other builds'
 	failed         bool
 }
 
@@ -198,11 +221,12 @@ func (e usageError) Error() string { return e.msg }
 // stdout and stderr, and returns the exit status. It stops early, with an
 // error, when ctx is cancelled.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return (&invocation{stdout: stdout, stderr: stderr, scan: proc.ScanUsers}).run(ctx, args)
+	inv := &invocation{stdout: stdout, stderr: stderr, scan: proc.ScanUsers, buildInfo: debug.ReadBuildInfo}
+	return inv.run(ctx, args)
 }
 
-// run runs the command line args with inv's streams and scan, setting
-// inv.dir from them, and returns the exit status.
+// run runs the command line args with inv's streams, scan and buildInfo,
+// setting inv.dir from them, and returns the exit status.
 func (inv *invocation) run(ctx context.Context, args []string) int {
 	stdout, stderr := inv.stdout, inv.stderr
 	global := flag.NewFlagSet("shmkit", flag.ContinueOnError)
@@ -238,6 +262,8 @@ func (inv *invocation) run(ctx context.Context, args []string) int {
 		err = runGC(ctx, inv, rest)
 	case "bench":
 		err = runBench(ctx, rest, stdout)
+	case "version":
+		err = runVersion(inv, rest)
 	case "help":
 		fmt.Fprint(stdout, usageText)
 	default:
