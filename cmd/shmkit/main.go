@@ -42,13 +42,13 @@
 // failed validation, for which objects, creator_pid and creator_running
 // are zero and created is absent.
 //
-// inspect NAME prints the segment's header (size, bytes still available for
-// objects, creator, creation time, users) and a table of its objects: name,
-// kind, Go type, size in bytes, offset in the segment, and value. The value
-// of a "value" object is its current contents, written as fmt's %+v would
-// write them; an "array" object shows its length and its first eight
-// elements; a "queue" or "jqueue" (joinable) object shows its statistics,
-// read without attaching to it:
+// inspect [-json] NAME prints the segment's header (size, bytes still
+// available for objects, creator, creation time, users) and a table of its
+// objects: name, kind, Go type, size in bytes, offset in the segment, and
+// value. The value of a "value" object is its current contents, written
+// as fmt's %+v would write them; an "array" object shows its length and
+// its first eight elements; a "queue" or "jqueue" (joinable) object shows
+// its statistics, read without attaching to it:
 //
 //	len 3 cap 1024 max 8B open abandoned 0 lost 0 procs 2
 //
@@ -58,7 +58,19 @@
 // took with them when they died, and how many process records are in use
 // (by live or dead processes). Other kinds show "-". Values are cut to 60
 // characters, ending in "…". An object that cannot be decoded shows
-// "error: ..." in its row, and the others are still listed.
+// "error: ..." in its row, and the others are still listed. If the
+// directory of objects cannot be read, inspect shows the header, reports
+// the error and exits with status 1.
+//
+// With -json, inspect prints a JSON object instead. Its field names are
+// stable: name; size (bytes); available (bytes); creator_pid;
+// creator_running; created (RFC 3339); users (an array of pids);
+// users_incomplete (a "?" in the users); objects, an array with one
+// object per row of the table, with fields name, kind, type (empty for an
+// object without one), size, offset, and value (the text of the VALUE
+// column, "error: ..." included); and error, present only when the
+// directory could not be read, for which objects is empty. A segment that
+// cannot be opened at all is reported on standard error only.
 //
 // rm NAME... removes the named segments. It refuses files that are not
 // shmkit segments. Processes that have a removed segment open keep using it;
@@ -171,17 +183,17 @@ func main() {
 const usageText = `usage: shmkit [-dir DIR] COMMAND [ARGS]
 
 Commands:
-  ls [-json]       list the segments in DIR
-  inspect NAME     show a segment's header and objects
-  rm NAME...       remove segments
-  gc [-n]          remove segments, temporary files and manager directories
-                   that no process uses
-  bench [FLAGS]    measure shared operations across processes (bench -h)
-  version [-json]  show the versions of shmkit and of the Go it was built with
-  help             show this summary
+  ls [-json]            list the segments in DIR
+  inspect [-json] NAME  show a segment's header and objects
+  rm NAME...            remove segments
+  gc [-n]               remove segments, temporary files and manager
+                        directories that no process uses
+  bench [FLAGS]         measure shared operations across processes (bench -h)
+  version [-json]       show shmkit's version and the Go it was built with
+  help                  show this summary
 
 Flags:
-  -dir DIR         directory holding the segments (default ` + shm.DefaultDir + `)
+  -dir DIR              directory holding the segments (default ` + shm.DefaultDir + `)
 `
 
 // invocation is what a subcommand works with: the directory, the output

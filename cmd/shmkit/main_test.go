@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -389,6 +390,165 @@ func TestInspect(t *testing.T) {
 	}
 }
 
+// inspectJSON is the output of inspect -json, decoded.
+type inspectJSON struct {
+	Name            string `json:"name"`
+	Size            int64  `json:"size"`
+	Available       int64  `json:"available"`
+	CreatorPid      int    `json:"creator_pid"`
+	CreatorRunning  bool   `json:"creator_running"`
+	Created         string `json:"created"`
+	Users           []int  `json:"users"`
+	UsersIncomplete bool   `json:"users_incomplete"`
+	Objects         []struct {
+		Name   string `json:"name"`
+		Kind   string `json:"kind"`
+		Type   string `json:"type"`
+		Size   int64  `json:"size"`
+		Offset int64  `json:"offset"`
+		Value  string `json:"value"`
+	} `json:"objects"`
+	Error string `json:"error"`
+}
+
+// decodeInspect decodes the output of inspect -json, checking that it
+// has the fields wantFields and that each object has all of its fields.
+func decodeInspect(t *testing.T, out string, wantFields []string) inspectJSON {
+	t.Helper()
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &fields); err != nil {
+		t.Fatalf("inspect -json printed %q: %v", out, err)
+	}
+	if got := slices.Sorted(maps.Keys(fields)); !slices.Equal(got, wantFields) {
+		t.Errorf("fields = %q, want %q", got, wantFields)
+	}
+	var objects []map[string]json.RawMessage
+	if err := json.Unmarshal(fields["objects"], &objects); err != nil {
+		t.Fatalf("objects = %s: %v", fields["objects"], err)
+	}
+	for _, o := range objects {
+		if got, want := slices.Sorted(maps.Keys(o)), []string{"kind", "name", "offset", "size", "type", "value"}; !slices.Equal(got, want) {
+			t.Errorf("fields of an object = %q, want %q", got, want)
+		}
+	}
+	var r inspectJSON
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestInspectJSON(t *testing.T) {
+	dir := t.TempDir()
+	seg := create(t, dir, "data")
+	hits, err := value.New[int64](seg, "hits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits.Store(42)
+	hist, err := array.New[uint16](seg, "hist", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		hist.Store(i, uint16(7+i))
+	}
+	if _, err := seg.Alloc(shm.ObjectSpec{Name: "raw", Kind: "bytes", Size: 16}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := seg.Alloc(shm.ObjectSpec{Name: "bad", Kind: value.Kind, Type: "int64", Layout: "int64", Size: 3}); err != nil {
+		t.Fatal(err)
+	}
+	p := hold(t, dir, "data")
+
+	code, out, errOut := shmkit(t, dir, "inspect", "-json", "data")
+	if code != 0 || errOut != "" {
+		t.Fatalf("inspect -json: status %d, stderr %q", code, errOut)
+	}
+	r := decodeInspect(t, out, []string{"available", "created", "creator_pid", "creator_running", "name", "objects", "size",
+		"users", "users_incomplete"})
+	if r.Name != "data" || r.Size != 64<<10 || r.Available != seg.Available() || r.CreatorPid != os.Getpid() ||
+		!r.CreatorRunning || !slices.Equal(r.Users, []int{p.Pid()}) || r.UsersIncomplete {
+		t.Errorf("inspect -json = %+v, want data of 65536 bytes, %d available, created by %d and used by the holder, %d",
+			r, seg.Available(), os.Getpid(), p.Pid())
+	}
+	if created, err := time.Parse(time.RFC3339Nano, r.Created); err != nil || !created.Equal(seg.Created()) {
+		t.Errorf("created = %q (%v), want %v", r.Created, err, seg.Created())
+	}
+
+	// The objects are those of the segment, with the values of the table.
+	objs, err := seg.Objects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, _ := shmkit(t, dir, "inspect", "data")
+	if len(r.Objects) != len(objs) {
+		t.Fatalf("inspect -json shows %d objects, want %d:\n%s", len(r.Objects), len(objs), out)
+	}
+	for i, o := range r.Objects {
+		want := objs[i]
+		if o.Name != want.Name || o.Kind != want.Kind || o.Type != want.Type || o.Size != want.Size || o.Offset != want.Offset {
+			t.Errorf("object %d = %+v, want %s, %s, type %q, %d bytes at %d", i, o, want.Name, want.Kind, want.Type, want.Size, want.Offset)
+		}
+		if m := inspectRow.FindStringSubmatch(line(t, table, want.Name)); m == nil || o.Value != m[4] {
+			t.Errorf("%s: value %q, want the table's, in\n%s", o.Name, o.Value, table)
+		}
+	}
+	for name, value := range map[string]string{"hits": "42", "hist": "[len 3] 7 8 9", "raw": "-"} {
+		if i := slices.IndexFunc(objs, func(o shm.Object) bool { return o.Name == name }); i < 0 || r.Objects[i].Value != value {
+			t.Errorf("%s: value %+v, want %q", name, r.Objects, value)
+		}
+	}
+	if i := slices.IndexFunc(objs, func(o shm.Object) bool { return o.Name == "bad" }); !strings.HasPrefix(r.Objects[i].Value, "error: ") {
+		t.Errorf("bad: value %q, want an error", r.Objects[i].Value)
+	}
+}
+
+// TestInspectCorrupt inspects a segment whose header is sound and whose
+// directory is not: the header is shown, then the error, and the
+// command fails.
+func TestInspectCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	seg := create(t, dir, "good")
+	if _, err := value.New[int64](seg, "hits"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "good"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first directory entry follows the header (256 bytes) and the
+	// index, a u32 per bucket (docs/layout.md, sections 3 and 5): damage
+	// its name, which its checksum covers.
+	buckets := int(binary.LittleEndian.Uint32(b[36:]))
+	b[256+4*buckets] ^= 0xff
+	if err := os.WriteFile(filepath.Join(dir, "corrupt"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := shmkit(t, dir, "inspect", "corrupt")
+	if code != 1 || !strings.Contains(errOut, shm.ErrCorrupt.Error()) || !strings.Contains(line(t, out, "name:"), "corrupt") {
+		t.Errorf("inspect: status %d, stdout %q, stderr %q; want 1, the header and the error", code, out, errOut)
+	}
+	if strings.Contains(out, "objects:") {
+		t.Errorf("inspect counted the objects of a corrupt directory:\n%s", out)
+	}
+
+	code, out, errOut = shmkit(t, dir, "inspect", "-json", "corrupt")
+	if code != 1 || !strings.HasPrefix(errOut, "shmkit: ") || !strings.Contains(errOut, shm.ErrCorrupt.Error()) {
+		t.Errorf("inspect -json: status %d, stderr %q; want 1 and the error", code, errOut)
+	}
+	r := decodeInspect(t, out, []string{"available", "created", "creator_pid", "creator_running", "error", "name", "objects",
+		"size", "users", "users_incomplete"})
+	if r.Name != "corrupt" || r.Size != 64<<10 || r.CreatorPid != os.Getpid() || !strings.Contains(r.Error, shm.ErrCorrupt.Error()) ||
+		r.Objects == nil || len(r.Objects) != 0 {
+		t.Errorf("inspect -json = %+v, want corrupt, of 65536 bytes, created by %d, with an error and no objects", r, os.Getpid())
+	}
+	if !strings.Contains(out, `"objects": []`) {
+		t.Errorf("inspect -json printed %s, want an empty objects array", out)
+	}
+}
+
 type takeArgs struct{ Dir, Segment, Queue string }
 
 // taker gets one task from a joinable queue and exits without marking it
@@ -512,9 +672,11 @@ func TestInspectQueues(t *testing.T) {
 }
 
 func TestInspectMissing(t *testing.T) {
-	code, out, errOut := shmkit(t, t.TempDir(), "inspect", "nonesuch")
-	if code != 1 || out != "" || !strings.HasPrefix(errOut, "shmkit: ") || !strings.Contains(errOut, "nonesuch") {
-		t.Errorf("inspect of a missing segment: status %d, stdout %q, stderr %q; want 1 and an error naming it", code, out, errOut)
+	for _, args := range [][]string{{"inspect", "nonesuch"}, {"inspect", "-json", "nonesuch"}} {
+		code, out, errOut := shmkit(t, t.TempDir(), args...)
+		if code != 1 || out != "" || !strings.HasPrefix(errOut, "shmkit: ") || !strings.Contains(errOut, "nonesuch") {
+			t.Errorf("%q of a missing segment: status %d, stdout %q, stderr %q; want 1 and an error naming it", args, code, out, errOut)
+		}
 	}
 }
 
@@ -782,7 +944,7 @@ func TestScansProcOnce(t *testing.T) {
 	}
 	truncatedCopy(t, filepath.Join(dir, "seg00"), filepath.Join(dir, "broken"))
 	p := hold(t, dir, "seg03")
-	for _, args := range [][]string{{"ls"}, {"ls", "-json"}, {"inspect", "seg03"}, {"gc", "-n"}, {"gc"}} {
+	for _, args := range [][]string{{"ls"}, {"ls", "-json"}, {"inspect", "seg03"}, {"inspect", "-json", "seg03"}, {"gc", "-n"}, {"gc"}} {
 		scans := 0
 		var out, errOut strings.Builder
 		inv := &invocation{stdout: &out, stderr: &errOut, scan: func() (*proc.FileUsers, error) {
@@ -816,6 +978,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{[]string{"inspect"}, 2, "inspect takes one segment name"},
 		{[]string{"inspect", "a", "b"}, 2, "inspect takes one segment name"},
+		{[]string{"inspect", "-json"}, 2, "inspect takes one segment name"},
+		{[]string{"inspect", "-bogus", "a"}, 2, "flag provided but not defined: -bogus"},
 		{[]string{"rm"}, 2, "rm takes one or more segment names"},
 		{[]string{"ls", "extra"}, 2, "ls takes no arguments"},
 		{[]string{"ls", "-bogus"}, 2, "flag provided but not defined: -bogus"},
