@@ -76,8 +76,8 @@
 // shmkit segments. Processes that have a removed segment open keep using it;
 // its memory is freed when the last of them closes it.
 //
-// gc [-n] removes the segments in DIR that no live process uses, the
-// temporary files left behind by processes that died while creating a
+// gc [-json] [-n] removes the segments in DIR that no live process uses,
+// the temporary files left behind by processes that died while creating a
 // segment on a filesystem without O_TMPFILE, and the socket directories
 // (shmkit-manager-..., in $TMPDIR or /tmp, whatever DIR is) left behind by
 // processes that started a manager server and died without shutting it
@@ -85,6 +85,16 @@
 // remove and removes nothing. It prints one line per file removed (or
 // that would be removed), directories by their full path, and explains on
 // standard error why it keeps a segment it cannot judge.
+//
+// With -json, gc prints instead one JSON array, [] if there is nothing to
+// remove, with an object for each file or directory removed, or that
+// would be removed, or that gc failed to remove. Its field names are
+// stable: name (the name of a segment or temporary file, the full path of
+// a directory); kind ("segment", "temp" or "manager-dir"); removed (false
+// with -n and on failure); and error, present only when removing failed.
+// A failure is also reported on standard error, and the reasons for
+// keeping a segment go there too. gc prints the array even when it stops
+// early on an error.
 //
 // bench [FLAGS] runs the contention benchmark; bench -h lists its flags.
 //
@@ -186,7 +196,7 @@ Commands:
   ls [-json]            list the segments in DIR
   inspect [-json] NAME  show a segment's header and objects
   rm NAME...            remove segments
-  gc [-n]               remove segments, temporary files and manager
+  gc [-json] [-n]       remove segments, temporary files and manager
                         directories that no process uses
   bench [FLAGS]         measure shared operations across processes (bench -h)
   version [-json]       show shmkit's version and the Go it was built with

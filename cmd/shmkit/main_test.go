@@ -836,23 +836,104 @@ func TestGC(t *testing.T) {
 		}
 	}
 
+	gcJSON := func(args ...string) []gcJSONEntry {
+		t.Helper()
+		code, out, errOut := shmkit(t, dir, append([]string{"gc", "-json"}, args...)...)
+		if code != 0 || errOut != "" {
+			t.Fatalf("gc -json %q: status %d, stderr %q", args, code, errOut)
+		}
+		return decodeGC(t, out)
+	}
+
 	got := gc("-n")
 	if want := []string{"would-remove", deadTemp, "would-remove", "broken", "would-remove", "unused"}; !slices.Equal(got, want) {
 		t.Errorf("gc -n printed %q, want %q", got, want)
 	}
 	check([]string{"unused", "held", "broken", "foreign", deadTemp, liveTemp}, nil)
 
-	got = gc()
-	if want := []string{"removed", deadTemp, "removed", "broken", "removed", "unused"}; !slices.Equal(got, want) {
-		t.Errorf("gc printed %q, want %q", got, want)
+	gotJSON := gcJSON("-n")
+	want := []gcJSONEntry{{deadTemp, "temp", false, ""}, {"broken", "segment", false, ""}, {"unused", "segment", false, ""}}
+	if !slices.Equal(gotJSON, want) {
+		t.Errorf("gc -json -n printed %+v, want %+v", gotJSON, want)
+	}
+	check([]string{"unused", "held", "broken", "foreign", deadTemp, liveTemp}, nil)
+
+	gotJSON = gcJSON()
+	for i := range want {
+		want[i].Removed = true
+	}
+	if !slices.Equal(gotJSON, want) {
+		t.Errorf("gc -json printed %+v, want %+v", gotJSON, want)
 	}
 	check([]string{"held", "foreign", liveTemp}, []string{"unused", "broken", deadTemp})
+
+	if got := gcJSON(); got == nil || len(got) != 0 {
+		t.Errorf("gc -json with nothing to remove printed %+v, want []", got)
+	}
+	if got := gc("-n"); len(got) != 0 {
+		t.Errorf("gc -n with nothing to remove printed %q", got)
+	}
 
 	stop(t, holderProc)
 	if got, want := gc(), []string{"removed", "held"}; !slices.Equal(got, want) {
 		t.Errorf("gc after the holder ended printed %q, want %q", got, want)
 	}
 	check([]string{"foreign", liveTemp}, []string{"held"})
+}
+
+// gcJSONEntry is an element of the output of gc -json, decoded.
+type gcJSONEntry struct {
+	Name    string `json:"name"`
+	Kind    string `json:"kind"`
+	Removed bool   `json:"removed"`
+	Error   string `json:"error"`
+}
+
+// decodeGC decodes the output of gc -json, checking that its elements
+// have the fields of a removal that did not fail.
+func decodeGC(t *testing.T, out string) []gcJSONEntry {
+	t.Helper()
+	var fields []map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &fields); err != nil || fields == nil {
+		t.Fatalf("gc -json printed %q, not a JSON array: %v", out, err)
+	}
+	for _, f := range fields {
+		if got, want := slices.Sorted(maps.Keys(f)), []string{"kind", "name", "removed"}; !slices.Equal(got, want) {
+			t.Errorf("fields = %q, want %q", got, want)
+		}
+	}
+	var entries []gcJSONEntry
+	if err := json.Unmarshal([]byte(out), &entries); err != nil {
+		t.Fatal(err)
+	}
+	return entries
+}
+
+// TestGCReportFailure checks what gc -json says of a file it failed to
+// remove, which is hard to arrange for real when the tests run as root.
+func TestGCReportFailure(t *testing.T) {
+	var out, errOut strings.Builder
+	inv := &invocation{stdout: &out, stderr: &errOut}
+	r := &gcReport{inv: inv, asJSON: true}
+	r.add("held", "segment", errors.New("remove held: device or resource busy"))
+	r.add("gone", "segment", nil)
+	if err := r.flush(); err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal([]byte(out.String()), &got); err != nil {
+		t.Fatalf("gc -json printed %q: %v", out.String(), err)
+	}
+	want := []map[string]any{
+		{"name": "held", "kind": "segment", "removed": false, "error": "remove held: device or resource busy"},
+		{"name": "gone", "kind": "segment", "removed": true},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) { // maps print sorted by key
+		t.Errorf("gc -json printed %v, want %v", got, want)
+	}
+	if !inv.failed || errOut.String() != "shmkit: gc: remove held: device or resource busy\n" {
+		t.Errorf("failed = %v, stderr %q; want the failure reported", inv.failed, errOut.String())
+	}
 }
 
 // managerParent starts a manager server, writes the directory of its
@@ -891,6 +972,54 @@ func TestGCManagerDirs(t *testing.T) {
 	}()
 	_, address := live.Address()
 
+	dir := t.TempDir()
+	dead := deadManagerDir(t)
+	for _, tc := range []struct {
+		args []string
+		out  string
+	}{
+		{[]string{"gc", "-n"}, "would remove " + dead + "\n"},
+		{[]string{"gc"}, "removed " + dead + "\n"},
+		{[]string{"gc"}, ""},
+	} {
+		code, out, errOut := shmkit(t, dir, tc.args...)
+		if code != 0 || out != tc.out || errOut != "" {
+			t.Errorf("shmkit %q: status %d, stdout %q, stderr %q; want 0 and %q", tc.args, code, out, errOut, tc.out)
+		}
+	}
+	if exists(t, dead) {
+		t.Errorf("gc left %s", dead)
+	}
+
+	dead = deadManagerDir(t)
+	for _, tc := range []struct {
+		args []string
+		want []gcJSONEntry
+	}{
+		{[]string{"gc", "-json", "-n"}, []gcJSONEntry{{dead, "manager-dir", false, ""}}},
+		{[]string{"gc", "-json"}, []gcJSONEntry{{dead, "manager-dir", true, ""}}},
+		{[]string{"gc", "-json"}, []gcJSONEntry{}},
+	} {
+		code, out, errOut := shmkit(t, dir, tc.args...)
+		if code != 0 || errOut != "" {
+			t.Errorf("shmkit %q: status %d, stderr %q", tc.args, code, errOut)
+		}
+		if got := decodeGC(t, out); !slices.Equal(got, tc.want) {
+			t.Errorf("shmkit %q printed %+v, want %+v", tc.args, got, tc.want)
+		}
+	}
+	if exists(t, dead) {
+		t.Errorf("gc left %s", dead)
+	}
+	if !exists(t, address) {
+		t.Errorf("gc removed the socket %s of a live server", address)
+	}
+}
+
+// deadManagerDir starts a manager server from a process that it then
+// kills, and returns the socket directory that the process leaves behind.
+func deadManagerDir(t *testing.T) string {
+	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -910,27 +1039,7 @@ func TestGCManagerDirs(t *testing.T) {
 	}
 	// The server, a daemon, is killed with its parent.
 	shmtest.WaitUntil(t, "the killed parent's server to die", func() bool { return !proc.Alive(server, 0, 0) })
-
-	dir := t.TempDir()
-	for _, tc := range []struct {
-		args []string
-		out  string
-	}{
-		{[]string{"gc", "-n"}, "would remove " + dead + "\n"},
-		{[]string{"gc"}, "removed " + dead + "\n"},
-		{[]string{"gc"}, ""},
-	} {
-		code, out, errOut := shmkit(t, dir, tc.args...)
-		if code != 0 || out != tc.out || errOut != "" {
-			t.Errorf("shmkit %q: status %d, stdout %q, stderr %q; want 0 and %q", tc.args, code, out, errOut, tc.out)
-		}
-	}
-	if exists(t, dead) {
-		t.Errorf("gc left %s", dead)
-	}
-	if !exists(t, address) {
-		t.Errorf("gc removed the socket %s of a live server", address)
-	}
+	return dead
 }
 
 // TestScansProcOnce runs the segment commands on many segments: each
@@ -944,7 +1053,7 @@ func TestScansProcOnce(t *testing.T) {
 	}
 	truncatedCopy(t, filepath.Join(dir, "seg00"), filepath.Join(dir, "broken"))
 	p := hold(t, dir, "seg03")
-	for _, args := range [][]string{{"ls"}, {"ls", "-json"}, {"inspect", "seg03"}, {"inspect", "-json", "seg03"}, {"gc", "-n"}, {"gc"}} {
+	for _, args := range [][]string{{"ls"}, {"ls", "-json"}, {"inspect", "seg03"}, {"inspect", "-json", "seg03"}, {"gc", "-n"}, {"gc", "-json", "-n"}, {"gc"}} {
 		scans := 0
 		var out, errOut strings.Builder
 		inv := &invocation{stdout: &out, stderr: &errOut, scan: func() (*proc.FileUsers, error) {
@@ -984,6 +1093,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"ls", "extra"}, 2, "ls takes no arguments"},
 		{[]string{"ls", "-bogus"}, 2, "flag provided but not defined: -bogus"},
 		{[]string{"gc", "now"}, 2, "gc takes no arguments"},
+		{[]string{"gc", "-json", "now"}, 2, "gc takes no arguments"},
+		{[]string{"gc", "-bogus"}, 2, "flag provided but not defined: -bogus"},
 		{[]string{"help"}, 0, ""},
 	} {
 		code, out, errOut := shmkit(t, dir, tc.args...)

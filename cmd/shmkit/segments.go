@@ -719,8 +719,9 @@ func runRm(ctx context.Context, inv *invocation, args []string) error {
 	return nil
 }
 
-func runGC(ctx context.Context, inv *invocation, args []string) error {
-	flags := newFlagSet(inv, "gc [-n]")
+func runGC(ctx context.Context, inv *invocation, args []string) (err error) {
+	flags := newFlagSet(inv, "gc [-json] [-n]")
+	asJSON := flags.Bool("json", false, "print a JSON array instead of a line per file")
 	dryRun := flags.Bool("n", false, "print what would be removed, and remove nothing")
 	if err := parseFlags(flags, args); err != nil {
 		return err
@@ -728,6 +729,13 @@ func runGC(ctx context.Context, inv *invocation, args []string) error {
 	if flags.NArg() != 0 {
 		return usageError{msg: "gc takes no arguments"}
 	}
+	r := &gcReport{inv: inv, dryRun: *dryRun, asJSON: *asJSON}
+	// The array is printed however gc ends, with what it removed by then.
+	defer func() {
+		if ferr := r.flush(); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
+	}()
 	ents, err := os.ReadDir(inv.dir)
 	if err != nil {
 		return err
@@ -781,22 +789,21 @@ func runGC(ctx context.Context, inv *invocation, args []string) error {
 			}
 			continue
 		}
-		if *dryRun {
-			fmt.Fprintf(inv.stdout, "would remove %s\n", printable(c.name))
-			continue
-		}
+		kind := "segment"
 		if c.temp {
+			kind = "temp"
+		}
+		switch {
+		case *dryRun:
+			err = nil
+		case c.temp:
 			err = os.Remove(path)
-		} else {
+		default:
 			err = shm.Remove(c.name, shm.WithDir(inv.dir))
 		}
-		if err != nil {
-			inv.errorf("gc: %v", err)
-			continue
-		}
-		fmt.Fprintf(inv.stdout, "removed %s\n", printable(c.name))
+		r.add(c.name, kind, err)
 	}
-	gcManagerDirs(inv, *dryRun)
+	gcManagerDirs(r)
 	return nil
 }
 
