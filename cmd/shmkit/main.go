@@ -42,13 +42,13 @@
 // failed validation, for which objects, creator_pid and creator_running
 // are zero and created is absent.
 //
-// inspect NAME prints the segment's header (size, bytes still available for
-// objects, creator, creation time, users) and a table of its objects: name,
-// kind, Go type, size in bytes, offset in the segment, and value. The value
-// of a "value" object is its current contents, written as fmt's %+v would
-// write them; an "array" object shows its length and its first eight
-// elements; a "queue" or "jqueue" (joinable) object shows its statistics,
-// read without attaching to it:
+// inspect [-json] NAME prints the segment's header (size, bytes still
+// available for objects, creator, creation time, users) and a table of its
+// objects: name, kind, Go type, size in bytes, offset in the segment, and
+// value. The value of a "value" object is its current contents, written
+// as fmt's %+v would write them; an "array" object shows its length and
+// its first eight elements; a "queue" or "jqueue" (joinable) object shows
+// its statistics, read without attaching to it:
 //
 //	len 3 cap 1024 max 8B open abandoned 0 lost 0 procs 2
 //
@@ -58,14 +58,26 @@
 // took with them when they died, and how many process records are in use
 // (by live or dead processes). Other kinds show "-". Values are cut to 60
 // characters, ending in "…". An object that cannot be decoded shows
-// "error: ..." in its row, and the others are still listed.
+// "error: ..." in its row, and the others are still listed. If the
+// directory of objects cannot be read, inspect shows the header, reports
+// the error and exits with status 1.
+//
+// With -json, inspect prints a JSON object instead. Its field names are
+// stable: name; size (bytes); available (bytes); creator_pid;
+// creator_running; created (RFC 3339); users (an array of pids);
+// users_incomplete (a "?" in the users); objects, an array with one
+// object per row of the table, with fields name, kind, type (empty for an
+// object without one), size, offset, and value (the text of the VALUE
+// column, "error: ..." included); and error, present only when the
+// directory could not be read, for which objects is empty. A segment that
+// cannot be opened at all is reported on standard error only.
 //
 // rm NAME... removes the named segments. It refuses files that are not
 // shmkit segments. Processes that have a removed segment open keep using it;
 // its memory is freed when the last of them closes it.
 //
-// gc [-n] removes the segments in DIR that no live process uses, the
-// temporary files left behind by processes that died while creating a
+// gc [-json] [-n] removes the segments in DIR that no live process uses,
+// the temporary files left behind by processes that died while creating a
 // segment on a filesystem without O_TMPFILE, and the socket directories
 // (shmkit-manager-..., in $TMPDIR or /tmp, whatever DIR is) left behind by
 // processes that started a manager server and died without shutting it
@@ -74,7 +86,37 @@
 // that would be removed), directories by their full path, and explains on
 // standard error why it keeps a segment it cannot judge.
 //
+// With -json, gc prints instead one JSON array, [] if there is nothing to
+// remove, with an object for each file or directory removed, or that
+// would be removed, or that gc failed to remove. Its field names are
+// stable: name (the name of a segment or temporary file, the full path of
+// a directory); kind ("segment", "temp" or "manager-dir"); removed (false
+// with -n and on failure); and error, present only when removing failed.
+// A failure is also reported on standard error, and the reasons for
+// keeping a segment go there too. gc prints the array even when it stops
+// early on an error.
+//
 // bench [FLAGS] runs the contention benchmark; bench -h lists its flags.
+//
+// version [-json] prints the version of shmkit, the Go release it was
+// built with, and the operating system and architecture it was built for:
+//
+//	shmkit v0.3.0 go1.26.8 linux/amd64
+//
+// A shmkit built from a source tree to which the go command could give no
+// version has version "(devel)". It is then followed by the commit the
+// tree was at, with "+dirty" if the tree had uncommitted changes, and the
+// commit's time, when the build recorded them:
+//
+//	shmkit (devel) 9d7ec8a1b2c3+dirty 2026-12-03T13:00:00Z go1.26.8 linux/amd64
+//
+// A shmkit built inside another module, as a tool of it for example,
+// reports the version of shmkit that the module requires, and no commit.
+// With -json, version prints a JSON object with the stable fields
+// version; revision (the whole commit hash, or empty); time (RFC 3339, or
+// empty); modified (the "+dirty" above); go; os; and arch. The commit
+// fields are filled in whenever the build recorded them, whatever the
+// version.
 //
 // help prints a usage summary.
 //
@@ -121,12 +163,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 
 	"github.com/shmkit/shmkit/internal/proc"
@@ -149,25 +193,27 @@ func main() {
 const usageText = `usage: shmkit [-dir DIR] COMMAND [ARGS]
 
 Commands:
-  ls [-json]     list the segments in DIR
-  inspect NAME   show a segment's header and objects
-  rm NAME...     remove segments
-  gc [-n]        remove segments, temporary files and manager directories
-                 that no process uses
-  bench [FLAGS]  measure shared operations across processes (bench -h)
-  help           show this summary
+  ls [-json]            list the segments in DIR
+  inspect [-json] NAME  show a segment's header and objects
+  rm NAME...            remove segments
+  gc [-json] [-n]       remove segments, temporary files and manager
+                        directories that no process uses
+  bench [FLAGS]         measure shared operations across processes (bench -h)
+  version [-json]       show shmkit's version and the Go it was built with
+  help                  show this summary
 
 Flags:
-  -dir DIR       directory holding the segments (default ` + shm.DefaultDir + `)
+  -dir DIR              directory holding the segments (default ` + shm.DefaultDir + `)
 `
 
 // invocation is what a subcommand works with: the directory, the output
-// streams, how to find the users of files, and whether it has reported a
-// failure.
+// streams, how to find the users of files and the build information,
+// and whether it has reported a failure.
 type invocation struct {
 	dir            string
 	stdout, stderr io.Writer
 	scan           func() (*proc.FileUsers, error) // proc.ScanUsers; tests count the calls
+	buildInfo      func() (*debug.BuildInfo, bool) // debug.ReadBuildInfo; tests give other builds'
 	failed         bool
 }
 
@@ -197,11 +243,12 @@ func (e usageError) Error() string { return e.msg }
 // stdout and stderr, and returns the exit status. It stops early, with an
 // error, when ctx is cancelled.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return (&invocation{stdout: stdout, stderr: stderr, scan: proc.ScanUsers}).run(ctx, args)
+	inv := &invocation{stdout: stdout, stderr: stderr, scan: proc.ScanUsers, buildInfo: debug.ReadBuildInfo}
+	return inv.run(ctx, args)
 }
 
-// run runs the command line args with inv's streams and scan, setting
-// inv.dir from them, and returns the exit status.
+// run runs the command line args with inv's streams, scan and buildInfo,
+// setting inv.dir from them, and returns the exit status.
 func (inv *invocation) run(ctx context.Context, args []string) int {
 	stdout, stderr := inv.stdout, inv.stderr
 	global := flag.NewFlagSet("shmkit", flag.ContinueOnError)
@@ -237,6 +284,8 @@ func (inv *invocation) run(ctx context.Context, args []string) int {
 		err = runGC(ctx, inv, rest)
 	case "bench":
 		err = runBench(ctx, rest, stdout)
+	case "version":
+		err = runVersion(inv, rest)
 	case "help":
 		fmt.Fprint(stdout, usageText)
 	default:
@@ -286,4 +335,12 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return usageError{msg: err.Error(), reported: true}
 	}
 	return nil
+}
+
+// printJSON writes v to standard output as indented JSON, as the commands
+// do with -json.
+func printJSON(inv *invocation, v any) error {
+	enc := json.NewEncoder(inv.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

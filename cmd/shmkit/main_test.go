@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -389,6 +390,165 @@ func TestInspect(t *testing.T) {
 	}
 }
 
+// inspectJSON is the output of inspect -json, decoded.
+type inspectJSON struct {
+	Name            string `json:"name"`
+	Size            int64  `json:"size"`
+	Available       int64  `json:"available"`
+	CreatorPid      int    `json:"creator_pid"`
+	CreatorRunning  bool   `json:"creator_running"`
+	Created         string `json:"created"`
+	Users           []int  `json:"users"`
+	UsersIncomplete bool   `json:"users_incomplete"`
+	Objects         []struct {
+		Name   string `json:"name"`
+		Kind   string `json:"kind"`
+		Type   string `json:"type"`
+		Size   int64  `json:"size"`
+		Offset int64  `json:"offset"`
+		Value  string `json:"value"`
+	} `json:"objects"`
+	Error string `json:"error"`
+}
+
+// decodeInspect decodes the output of inspect -json, checking that it
+// has the fields wantFields and that each object has all of its fields.
+func decodeInspect(t *testing.T, out string, wantFields []string) inspectJSON {
+	t.Helper()
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &fields); err != nil {
+		t.Fatalf("inspect -json printed %q: %v", out, err)
+	}
+	if got := slices.Sorted(maps.Keys(fields)); !slices.Equal(got, wantFields) {
+		t.Errorf("fields = %q, want %q", got, wantFields)
+	}
+	var objects []map[string]json.RawMessage
+	if err := json.Unmarshal(fields["objects"], &objects); err != nil {
+		t.Fatalf("objects = %s: %v", fields["objects"], err)
+	}
+	for _, o := range objects {
+		if got, want := slices.Sorted(maps.Keys(o)), []string{"kind", "name", "offset", "size", "type", "value"}; !slices.Equal(got, want) {
+			t.Errorf("fields of an object = %q, want %q", got, want)
+		}
+	}
+	var r inspectJSON
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestInspectJSON(t *testing.T) {
+	dir := t.TempDir()
+	seg := create(t, dir, "data")
+	hits, err := value.New[int64](seg, "hits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits.Store(42)
+	hist, err := array.New[uint16](seg, "hist", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		hist.Store(i, uint16(7+i))
+	}
+	if _, err := seg.Alloc(shm.ObjectSpec{Name: "raw", Kind: "bytes", Size: 16}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := seg.Alloc(shm.ObjectSpec{Name: "bad", Kind: value.Kind, Type: "int64", Layout: "int64", Size: 3}); err != nil {
+		t.Fatal(err)
+	}
+	p := hold(t, dir, "data")
+
+	code, out, errOut := shmkit(t, dir, "inspect", "-json", "data")
+	if code != 0 || errOut != "" {
+		t.Fatalf("inspect -json: status %d, stderr %q", code, errOut)
+	}
+	r := decodeInspect(t, out, []string{"available", "created", "creator_pid", "creator_running", "name", "objects", "size",
+		"users", "users_incomplete"})
+	if r.Name != "data" || r.Size != 64<<10 || r.Available != seg.Available() || r.CreatorPid != os.Getpid() ||
+		!r.CreatorRunning || !slices.Equal(r.Users, []int{p.Pid()}) || r.UsersIncomplete {
+		t.Errorf("inspect -json = %+v, want data of 65536 bytes, %d available, created by %d and used by the holder, %d",
+			r, seg.Available(), os.Getpid(), p.Pid())
+	}
+	if created, err := time.Parse(time.RFC3339Nano, r.Created); err != nil || !created.Equal(seg.Created()) {
+		t.Errorf("created = %q (%v), want %v", r.Created, err, seg.Created())
+	}
+
+	// The objects are those of the segment, with the values of the table.
+	objs, err := seg.Objects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, _ := shmkit(t, dir, "inspect", "data")
+	if len(r.Objects) != len(objs) {
+		t.Fatalf("inspect -json shows %d objects, want %d:\n%s", len(r.Objects), len(objs), out)
+	}
+	for i, o := range r.Objects {
+		want := objs[i]
+		if o.Name != want.Name || o.Kind != want.Kind || o.Type != want.Type || o.Size != want.Size || o.Offset != want.Offset {
+			t.Errorf("object %d = %+v, want %s, %s, type %q, %d bytes at %d", i, o, want.Name, want.Kind, want.Type, want.Size, want.Offset)
+		}
+		if m := inspectRow.FindStringSubmatch(line(t, table, want.Name)); m == nil || o.Value != m[4] {
+			t.Errorf("%s: value %q, want the table's, in\n%s", o.Name, o.Value, table)
+		}
+	}
+	for name, value := range map[string]string{"hits": "42", "hist": "[len 3] 7 8 9", "raw": "-"} {
+		if i := slices.IndexFunc(objs, func(o shm.Object) bool { return o.Name == name }); i < 0 || r.Objects[i].Value != value {
+			t.Errorf("%s: value %+v, want %q", name, r.Objects, value)
+		}
+	}
+	if i := slices.IndexFunc(objs, func(o shm.Object) bool { return o.Name == "bad" }); !strings.HasPrefix(r.Objects[i].Value, "error: ") {
+		t.Errorf("bad: value %q, want an error", r.Objects[i].Value)
+	}
+}
+
+// TestInspectCorrupt inspects a segment whose header is sound and whose
+// directory is not: the header is shown, then the error, and the
+// command fails.
+func TestInspectCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	seg := create(t, dir, "good")
+	if _, err := value.New[int64](seg, "hits"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "good"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first directory entry follows the header (256 bytes) and the
+	// index, a u32 per bucket (docs/layout.md, sections 3 and 5): damage
+	// its name, which its checksum covers.
+	buckets := int(binary.LittleEndian.Uint32(b[36:]))
+	b[256+4*buckets] ^= 0xff
+	if err := os.WriteFile(filepath.Join(dir, "corrupt"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := shmkit(t, dir, "inspect", "corrupt")
+	if code != 1 || !strings.Contains(errOut, shm.ErrCorrupt.Error()) || !strings.Contains(line(t, out, "name:"), "corrupt") {
+		t.Errorf("inspect: status %d, stdout %q, stderr %q; want 1, the header and the error", code, out, errOut)
+	}
+	if strings.Contains(out, "objects:") {
+		t.Errorf("inspect counted the objects of a corrupt directory:\n%s", out)
+	}
+
+	code, out, errOut = shmkit(t, dir, "inspect", "-json", "corrupt")
+	if code != 1 || !strings.HasPrefix(errOut, "shmkit: ") || !strings.Contains(errOut, shm.ErrCorrupt.Error()) {
+		t.Errorf("inspect -json: status %d, stderr %q; want 1 and the error", code, errOut)
+	}
+	r := decodeInspect(t, out, []string{"available", "created", "creator_pid", "creator_running", "error", "name", "objects",
+		"size", "users", "users_incomplete"})
+	if r.Name != "corrupt" || r.Size != 64<<10 || r.CreatorPid != os.Getpid() || !strings.Contains(r.Error, shm.ErrCorrupt.Error()) ||
+		r.Objects == nil || len(r.Objects) != 0 {
+		t.Errorf("inspect -json = %+v, want corrupt, of 65536 bytes, created by %d, with an error and no objects", r, os.Getpid())
+	}
+	if !strings.Contains(out, `"objects": []`) {
+		t.Errorf("inspect -json printed %s, want an empty objects array", out)
+	}
+}
+
 type takeArgs struct{ Dir, Segment, Queue string }
 
 // taker gets one task from a joinable queue and exits without marking it
@@ -512,9 +672,11 @@ func TestInspectQueues(t *testing.T) {
 }
 
 func TestInspectMissing(t *testing.T) {
-	code, out, errOut := shmkit(t, t.TempDir(), "inspect", "nonesuch")
-	if code != 1 || out != "" || !strings.HasPrefix(errOut, "shmkit: ") || !strings.Contains(errOut, "nonesuch") {
-		t.Errorf("inspect of a missing segment: status %d, stdout %q, stderr %q; want 1 and an error naming it", code, out, errOut)
+	for _, args := range [][]string{{"inspect", "nonesuch"}, {"inspect", "-json", "nonesuch"}} {
+		code, out, errOut := shmkit(t, t.TempDir(), args...)
+		if code != 1 || out != "" || !strings.HasPrefix(errOut, "shmkit: ") || !strings.Contains(errOut, "nonesuch") {
+			t.Errorf("%q of a missing segment: status %d, stdout %q, stderr %q; want 1 and an error naming it", args, code, out, errOut)
+		}
 	}
 }
 
@@ -674,23 +836,104 @@ func TestGC(t *testing.T) {
 		}
 	}
 
+	gcJSON := func(args ...string) []gcJSONEntry {
+		t.Helper()
+		code, out, errOut := shmkit(t, dir, append([]string{"gc", "-json"}, args...)...)
+		if code != 0 || errOut != "" {
+			t.Fatalf("gc -json %q: status %d, stderr %q", args, code, errOut)
+		}
+		return decodeGC(t, out)
+	}
+
 	got := gc("-n")
 	if want := []string{"would-remove", deadTemp, "would-remove", "broken", "would-remove", "unused"}; !slices.Equal(got, want) {
 		t.Errorf("gc -n printed %q, want %q", got, want)
 	}
 	check([]string{"unused", "held", "broken", "foreign", deadTemp, liveTemp}, nil)
 
-	got = gc()
-	if want := []string{"removed", deadTemp, "removed", "broken", "removed", "unused"}; !slices.Equal(got, want) {
-		t.Errorf("gc printed %q, want %q", got, want)
+	gotJSON := gcJSON("-n")
+	want := []gcJSONEntry{{deadTemp, "temp", false, ""}, {"broken", "segment", false, ""}, {"unused", "segment", false, ""}}
+	if !slices.Equal(gotJSON, want) {
+		t.Errorf("gc -json -n printed %+v, want %+v", gotJSON, want)
+	}
+	check([]string{"unused", "held", "broken", "foreign", deadTemp, liveTemp}, nil)
+
+	gotJSON = gcJSON()
+	for i := range want {
+		want[i].Removed = true
+	}
+	if !slices.Equal(gotJSON, want) {
+		t.Errorf("gc -json printed %+v, want %+v", gotJSON, want)
 	}
 	check([]string{"held", "foreign", liveTemp}, []string{"unused", "broken", deadTemp})
+
+	if got := gcJSON(); got == nil || len(got) != 0 {
+		t.Errorf("gc -json with nothing to remove printed %+v, want []", got)
+	}
+	if got := gc("-n"); len(got) != 0 {
+		t.Errorf("gc -n with nothing to remove printed %q", got)
+	}
 
 	stop(t, holderProc)
 	if got, want := gc(), []string{"removed", "held"}; !slices.Equal(got, want) {
 		t.Errorf("gc after the holder ended printed %q, want %q", got, want)
 	}
 	check([]string{"foreign", liveTemp}, []string{"held"})
+}
+
+// gcJSONEntry is an element of the output of gc -json, decoded.
+type gcJSONEntry struct {
+	Name    string `json:"name"`
+	Kind    string `json:"kind"`
+	Removed bool   `json:"removed"`
+	Error   string `json:"error"`
+}
+
+// decodeGC decodes the output of gc -json, checking that its elements
+// have the fields of a removal that did not fail.
+func decodeGC(t *testing.T, out string) []gcJSONEntry {
+	t.Helper()
+	var fields []map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &fields); err != nil || fields == nil {
+		t.Fatalf("gc -json printed %q, not a JSON array: %v", out, err)
+	}
+	for _, f := range fields {
+		if got, want := slices.Sorted(maps.Keys(f)), []string{"kind", "name", "removed"}; !slices.Equal(got, want) {
+			t.Errorf("fields = %q, want %q", got, want)
+		}
+	}
+	var entries []gcJSONEntry
+	if err := json.Unmarshal([]byte(out), &entries); err != nil {
+		t.Fatal(err)
+	}
+	return entries
+}
+
+// TestGCReportFailure checks what gc -json says of a file it failed to
+// remove, which is hard to arrange for real when the tests run as root.
+func TestGCReportFailure(t *testing.T) {
+	var out, errOut strings.Builder
+	inv := &invocation{stdout: &out, stderr: &errOut}
+	r := &gcReport{inv: inv, asJSON: true}
+	r.add("held", "segment", errors.New("remove held: device or resource busy"))
+	r.add("gone", "segment", nil)
+	if err := r.flush(); err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal([]byte(out.String()), &got); err != nil {
+		t.Fatalf("gc -json printed %q: %v", out.String(), err)
+	}
+	want := []map[string]any{
+		{"name": "held", "kind": "segment", "removed": false, "error": "remove held: device or resource busy"},
+		{"name": "gone", "kind": "segment", "removed": true},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) { // maps print sorted by key
+		t.Errorf("gc -json printed %v, want %v", got, want)
+	}
+	if !inv.failed || errOut.String() != "shmkit: gc: remove held: device or resource busy\n" {
+		t.Errorf("failed = %v, stderr %q; want the failure reported", inv.failed, errOut.String())
+	}
 }
 
 // managerParent starts a manager server, writes the directory of its
@@ -729,6 +972,54 @@ func TestGCManagerDirs(t *testing.T) {
 	}()
 	_, address := live.Address()
 
+	dir := t.TempDir()
+	dead := deadManagerDir(t)
+	for _, tc := range []struct {
+		args []string
+		out  string
+	}{
+		{[]string{"gc", "-n"}, "would remove " + dead + "\n"},
+		{[]string{"gc"}, "removed " + dead + "\n"},
+		{[]string{"gc"}, ""},
+	} {
+		code, out, errOut := shmkit(t, dir, tc.args...)
+		if code != 0 || out != tc.out || errOut != "" {
+			t.Errorf("shmkit %q: status %d, stdout %q, stderr %q; want 0 and %q", tc.args, code, out, errOut, tc.out)
+		}
+	}
+	if exists(t, dead) {
+		t.Errorf("gc left %s", dead)
+	}
+
+	dead = deadManagerDir(t)
+	for _, tc := range []struct {
+		args []string
+		want []gcJSONEntry
+	}{
+		{[]string{"gc", "-json", "-n"}, []gcJSONEntry{{dead, "manager-dir", false, ""}}},
+		{[]string{"gc", "-json"}, []gcJSONEntry{{dead, "manager-dir", true, ""}}},
+		{[]string{"gc", "-json"}, []gcJSONEntry{}},
+	} {
+		code, out, errOut := shmkit(t, dir, tc.args...)
+		if code != 0 || errOut != "" {
+			t.Errorf("shmkit %q: status %d, stderr %q", tc.args, code, errOut)
+		}
+		if got := decodeGC(t, out); !slices.Equal(got, tc.want) {
+			t.Errorf("shmkit %q printed %+v, want %+v", tc.args, got, tc.want)
+		}
+	}
+	if exists(t, dead) {
+		t.Errorf("gc left %s", dead)
+	}
+	if !exists(t, address) {
+		t.Errorf("gc removed the socket %s of a live server", address)
+	}
+}
+
+// deadManagerDir starts a manager server from a process that it then
+// kills, and returns the socket directory that the process leaves behind.
+func deadManagerDir(t *testing.T) string {
+	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -748,27 +1039,7 @@ func TestGCManagerDirs(t *testing.T) {
 	}
 	// The server, a daemon, is killed with its parent.
 	shmtest.WaitUntil(t, "the killed parent's server to die", func() bool { return !proc.Alive(server, 0, 0) })
-
-	dir := t.TempDir()
-	for _, tc := range []struct {
-		args []string
-		out  string
-	}{
-		{[]string{"gc", "-n"}, "would remove " + dead + "\n"},
-		{[]string{"gc"}, "removed " + dead + "\n"},
-		{[]string{"gc"}, ""},
-	} {
-		code, out, errOut := shmkit(t, dir, tc.args...)
-		if code != 0 || out != tc.out || errOut != "" {
-			t.Errorf("shmkit %q: status %d, stdout %q, stderr %q; want 0 and %q", tc.args, code, out, errOut, tc.out)
-		}
-	}
-	if exists(t, dead) {
-		t.Errorf("gc left %s", dead)
-	}
-	if !exists(t, address) {
-		t.Errorf("gc removed the socket %s of a live server", address)
-	}
+	return dead
 }
 
 // TestScansProcOnce runs the segment commands on many segments: each
@@ -782,7 +1053,7 @@ func TestScansProcOnce(t *testing.T) {
 	}
 	truncatedCopy(t, filepath.Join(dir, "seg00"), filepath.Join(dir, "broken"))
 	p := hold(t, dir, "seg03")
-	for _, args := range [][]string{{"ls"}, {"ls", "-json"}, {"inspect", "seg03"}, {"gc", "-n"}, {"gc"}} {
+	for _, args := range [][]string{{"ls"}, {"ls", "-json"}, {"inspect", "seg03"}, {"inspect", "-json", "seg03"}, {"gc", "-n"}, {"gc", "-json", "-n"}, {"gc"}} {
 		scans := 0
 		var out, errOut strings.Builder
 		inv := &invocation{stdout: &out, stderr: &errOut, scan: func() (*proc.FileUsers, error) {
@@ -816,10 +1087,14 @@ func TestUsage(t *testing.T) {
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{[]string{"inspect"}, 2, "inspect takes one segment name"},
 		{[]string{"inspect", "a", "b"}, 2, "inspect takes one segment name"},
+		{[]string{"inspect", "-json"}, 2, "inspect takes one segment name"},
+		{[]string{"inspect", "-bogus", "a"}, 2, "flag provided but not defined: -bogus"},
 		{[]string{"rm"}, 2, "rm takes one or more segment names"},
 		{[]string{"ls", "extra"}, 2, "ls takes no arguments"},
 		{[]string{"ls", "-bogus"}, 2, "flag provided but not defined: -bogus"},
 		{[]string{"gc", "now"}, 2, "gc takes no arguments"},
+		{[]string{"gc", "-json", "now"}, 2, "gc takes no arguments"},
+		{[]string{"gc", "-bogus"}, 2, "flag provided but not defined: -bogus"},
 		{[]string{"help"}, 0, ""},
 	} {
 		code, out, errOut := shmkit(t, dir, tc.args...)

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -287,9 +286,7 @@ func runLs(ctx context.Context, inv *invocation, args []string) error {
 	}
 
 	if *asJSON {
-		enc := json.NewEncoder(inv.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return printJSON(inv, list)
 	}
 	// tabwriter aligns a column over consecutive lines that have it, so a
 	// segment with an error is written with empty cells, and its message
@@ -394,8 +391,36 @@ const valueWidth = 60
 // arrayShown is how many elements of an array inspect shows.
 const arrayShown = 8
 
+// inspectReport is what inspect shows of a segment. Its JSON field names
+// are part of the command's interface.
+type inspectReport struct {
+	Name            string          `json:"name"`
+	Size            int64           `json:"size"`
+	Available       int64           `json:"available"`
+	CreatorPid      int             `json:"creator_pid"`
+	CreatorRunning  bool            `json:"creator_running"`
+	Created         string          `json:"created"`
+	Users           []int           `json:"users"`
+	UsersIncomplete bool            `json:"users_incomplete"`
+	Objects         []inspectObject `json:"objects"`
+	Error           string          `json:"error,omitempty"` // why the directory could not be read
+
+	created time.Time
+}
+
+// inspectObject is one row of inspect's table of objects.
+type inspectObject struct {
+	Name   string `json:"name"`
+	Kind   string `json:"kind"`
+	Type   string `json:"type"` // empty for none
+	Size   int64  `json:"size"`
+	Offset int64  `json:"offset"`
+	Value  string `json:"value"` // the VALUE column, see describe
+}
+
 func runInspect(ctx context.Context, inv *invocation, args []string) error {
-	flags := newFlagSet(inv, "inspect NAME")
+	flags := newFlagSet(inv, "inspect [-json] NAME")
+	asJSON := flags.Bool("json", false, "print a JSON object instead of tables")
 	if err := parseFlags(flags, args); err != nil {
 		return err
 	}
@@ -406,23 +431,24 @@ func runInspect(ctx context.Context, inv *invocation, args []string) error {
 	if err != nil {
 		return err
 	}
-	var (
-		available int64
-		objs      []shm.Object
-		values    []string
-	)
+	r := inspectReport{Objects: []inspectObject{}}
+	var objs []shm.Object
 	readErr := guard(func() error {
-		available = seg.Available()
+		r.Available = seg.Available()
 		var err error
 		objs, err = seg.Objects()
 		return err
 	})
+	if readErr != nil {
+		objs = nil
+	}
 	for _, obj := range objs {
 		var v string
 		if err := guard(func() error { v = describe(obj); return nil }); err != nil {
 			v = "error: " + err.Error()
 		}
-		values = append(values, v)
+		r.Objects = append(r.Objects, inspectObject{Name: obj.Name, Kind: obj.Kind, Type: obj.Type,
+			Size: obj.Size, Offset: obj.Offset, Value: v})
 	}
 	fi, serr := segmentStat(seg)
 	if cerr := seg.Close(); serr == nil {
@@ -437,21 +463,34 @@ func runInspect(ctx context.Context, inv *invocation, args []string) error {
 	}
 	id, _ := statID(fi)
 	pids, incomplete := users(u, id, openToOthers(fi))
+	r.Name, r.Size = seg.Name(), seg.Size()
+	r.CreatorPid, r.CreatorRunning, r.created = seg.Creator(), seg.CreatorRunning(), seg.Created()
+	r.Created = r.created.Format(time.RFC3339Nano)
+	r.Users, r.UsersIncomplete = append([]int{}, pids...), incomplete
+	if readErr != nil {
+		r.Error = readErr.Error()
+	}
 
+	if *asJSON {
+		if err := printJSON(inv, r); err != nil {
+			return errors.Join(readErr, err)
+		}
+		return readErr
+	}
 	tw := tabwriter.NewWriter(inv.stdout, 0, 0, 1, ' ', 0)
 	state := "dead"
-	if seg.CreatorRunning() {
+	if r.CreatorRunning {
 		state = "alive"
 	}
 	now := time.Now()
-	fmt.Fprintf(tw, "name:\t%s\n", printable(seg.Name()))
-	fmt.Fprintf(tw, "size:\t%d bytes (%s)\n", seg.Size(), humanSize(seg.Size()))
-	fmt.Fprintf(tw, "available:\t%d bytes\n", available)
-	fmt.Fprintf(tw, "creator:\tpid %d (%s)\n", seg.Creator(), state)
-	fmt.Fprintf(tw, "created:\t%s (%s ago)\n", seg.Created().Format(time.RFC3339), humanAge(now.Sub(seg.Created())))
-	fmt.Fprintf(tw, "users:\t%s\n", pidList(pids, incomplete))
+	fmt.Fprintf(tw, "name:\t%s\n", printable(r.Name))
+	fmt.Fprintf(tw, "size:\t%d bytes (%s)\n", r.Size, humanSize(r.Size))
+	fmt.Fprintf(tw, "available:\t%d bytes\n", r.Available)
+	fmt.Fprintf(tw, "creator:\tpid %d (%s)\n", r.CreatorPid, state)
+	fmt.Fprintf(tw, "created:\t%s (%s ago)\n", r.created.Format(time.RFC3339), humanAge(now.Sub(r.created)))
+	fmt.Fprintf(tw, "users:\t%s\n", pidList(r.Users, r.UsersIncomplete))
 	if readErr == nil {
-		fmt.Fprintf(tw, "objects:\t%d\n", len(objs))
+		fmt.Fprintf(tw, "objects:\t%d\n", len(r.Objects))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -459,20 +498,20 @@ func runInspect(ctx context.Context, inv *invocation, args []string) error {
 	if readErr != nil {
 		return readErr
 	}
-	if len(objs) == 0 {
+	if len(r.Objects) == 0 {
 		return nil
 	}
 
 	fmt.Fprintln(inv.stdout)
 	tw = tabwriter.NewWriter(inv.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tKIND\tTYPE\tSIZE\tOFFSET\tVALUE")
-	for i, obj := range objs {
-		typ := obj.Type
+	for _, o := range r.Objects {
+		typ := o.Type
 		if typ == "" {
 			typ = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", printable(obj.Name), printable(obj.Kind), printable(typ),
-			obj.Size, obj.Offset, values[i])
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", printable(o.Name), printable(o.Kind), printable(typ),
+			o.Size, o.Offset, o.Value)
 	}
 	return tw.Flush()
 }
@@ -680,8 +719,9 @@ func runRm(ctx context.Context, inv *invocation, args []string) error {
 	return nil
 }
 
-func runGC(ctx context.Context, inv *invocation, args []string) error {
-	flags := newFlagSet(inv, "gc [-n]")
+func runGC(ctx context.Context, inv *invocation, args []string) (err error) {
+	flags := newFlagSet(inv, "gc [-json] [-n]")
+	asJSON := flags.Bool("json", false, "print a JSON array instead of a line per file")
 	dryRun := flags.Bool("n", false, "print what would be removed, and remove nothing")
 	if err := parseFlags(flags, args); err != nil {
 		return err
@@ -689,6 +729,13 @@ func runGC(ctx context.Context, inv *invocation, args []string) error {
 	if flags.NArg() != 0 {
 		return usageError{msg: "gc takes no arguments"}
 	}
+	r := &gcReport{inv: inv, dryRun: *dryRun, asJSON: *asJSON}
+	// The array is printed however gc ends, with what it removed by then.
+	defer func() {
+		if ferr := r.flush(); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
+	}()
 	ents, err := os.ReadDir(inv.dir)
 	if err != nil {
 		return err
@@ -742,22 +789,21 @@ func runGC(ctx context.Context, inv *invocation, args []string) error {
 			}
 			continue
 		}
-		if *dryRun {
-			fmt.Fprintf(inv.stdout, "would remove %s\n", printable(c.name))
-			continue
-		}
+		kind := "segment"
 		if c.temp {
+			kind = "temp"
+		}
+		switch {
+		case *dryRun:
+			err = nil
+		case c.temp:
 			err = os.Remove(path)
-		} else {
+		default:
 			err = shm.Remove(c.name, shm.WithDir(inv.dir))
 		}
-		if err != nil {
-			inv.errorf("gc: %v", err)
-			continue
-		}
-		fmt.Fprintf(inv.stdout, "removed %s\n", printable(c.name))
+		r.add(c.name, kind, err)
 	}
-	gcManagerDirs(inv, *dryRun)
+	gcManagerDirs(r)
 	return nil
 }
 
