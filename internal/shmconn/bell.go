@@ -42,16 +42,24 @@ type Bell struct {
 	// announce themselves, so busy peers ring nothing. Written under mu.
 	polling atomic.Bool
 
+	// skip, fruitless and slept are run's: how many wake-ups to come
+	// skip polling, how many polls in a row found nothing, and when the
+	// goroutine last went back to sleep.
+	skip, fruitless int
+	slept           int64
+
 	done      chan struct{} // closed when the reading goroutine has returned
 	closeOnce sync.Once
 	rings     atomic.Int64 // wake-ups read, for tests and benchmarks
+	polls     atomic.Int64 // polls after a wake-up, for tests
 }
 
 // A bellSleeper is a call asleep on a Bell: it is woken through c when
 // w is ready.
 type bellSleeper struct {
-	w waitFor
-	c chan struct{} // buffered 1
+	w    waitFor
+	c    chan struct{} // buffered 1
+	rung bool          // the Bell has signalled c for this wait; guarded by the Bell's mu
 }
 
 // NewBell returns a Bell and starts its goroutine.
@@ -106,12 +114,10 @@ func (b *Bell) run() {
 		b.mu.Lock()
 		b.polling.Store(true)
 		for s := range b.sleepers {
-			if s.w.ready() {
-				notify(s.c)
-			}
+			b.wake(s)
 		}
 		b.mu.Unlock()
-		b.poll()
+		b.pollIfPays()
 		// Going back to sleep: announce every sleeper in its wait
 		// word and look once more, so that a publish from now on
 		// rings. This also restores an announcement a peer cleared on
@@ -121,9 +127,7 @@ func (b *Bell) run() {
 		b.polling.Store(false)
 		for s := range b.sleepers {
 			atomic.OrUint32(s.w.word, sleeping)
-			if s.w.ready() {
-				notify(s.c)
-			}
+			b.wake(s)
 		}
 		b.mu.Unlock()
 	}
@@ -137,29 +141,58 @@ func (b *Bell) run() {
 // looks.
 const bellSpin = int64(DefaultSpin)
 
-// poll polls the sleepers' rings, waking those that moved, until none
-// has for bellSpin; not at all with one CPU, where the peer could not run
-// meanwhile.
-func (b *Bell) poll() {
+// pollIfPays polls after a wake-up while polling pays. A poll that finds
+// no ring moving costs bellSpin of CPU for nothing (the traffic was one
+// request, not a stream), so after such a poll the next 1, 3, 7, ... up to
+// 1<<maxSkipShift - 1 wake-ups do not poll. But a wake-up that comes
+// within bellNearMiss of the Bell's going back to sleep is a stream whose
+// peer answers a little slower than a poll's length (as when the peer
+// sleeps too): it restores polling, as does a poll that finds traffic;
+// otherwise two peers, each finding the other slow, would both stop
+// polling for good. It never polls with one CPU, where the peer could not
+// run meanwhile.
+func (b *Bell) pollIfPays() {
 	if runtime.NumCPU() < 2 {
 		return
 	}
+	if t := now(); t-b.slept < bellNearMiss {
+		b.skip, b.fruitless = 0, 0
+	}
+	switch {
+	case b.skip > 0:
+		b.skip--
+	case b.poll():
+		b.fruitless = 0
+	default:
+		b.fruitless = min(b.fruitless+1, maxSkipShift)
+		b.skip = 1<<b.fruitless - 1
+	}
+	b.slept = now()
+}
+
+// bellNearMiss is how soon after the Bell's going back to sleep a wake-up
+// shows that polling would have paid: a few wake-ups' latency.
+const bellNearMiss = 4 * bellSpin
+
+// poll polls the sleepers' rings, waking those that moved, until none
+// has for bellSpin, and reports whether it woke any.
+func (b *Bell) poll() (found bool) {
+	b.polls.Add(1)
 	last := now()
 	for {
-		found := false
+		woke := false
 		b.mu.Lock()
 		for s := range b.sleepers {
-			if s.w.ready() {
-				notify(s.c)
-				found = true
+			if b.wake(s) {
+				woke = true
 			}
 		}
 		b.mu.Unlock()
 		t := now()
-		if found {
-			last = t
+		if woke {
+			found, last = true, t
 		} else if t-last > bellSpin {
-			return
+			return found
 		}
 		runtime.Gosched()
 	}
@@ -169,10 +202,23 @@ func (b *Bell) poll() {
 // not while b polls, which announces its sleepers when it stops.
 func (b *Bell) add(s *bellSleeper) (announce bool) {
 	b.mu.Lock()
+	s.rung = false
 	b.sleepers[s] = struct{}{}
 	announce = !b.polling.Load()
 	b.mu.Unlock()
 	return announce
+}
+
+// wake signals s if its ring moved and the Bell has not signalled it
+// already during this wait (a call, once its ring moved, only has to leave),
+// and reports whether it did. Call it with b.mu held.
+func (b *Bell) wake(s *bellSleeper) bool {
+	if s.rung || !s.w.ready() {
+		return false
+	}
+	s.rung = true
+	notify(s.c)
+	return true
 }
 
 func (b *Bell) remove(s *bellSleeper) {

@@ -122,3 +122,80 @@ func TestBellClearedAnnouncement(t *testing.T) {
 		t.Fatalf("Read = %v, %v; want 7", buf[0], res.err)
 	}
 }
+
+// TestBellPollsWhilePays sends single messages a millisecond apart, each
+// waking the reader's Bell: a poll after such a wake-up finds nothing,
+// so the Bell must stop polling after most of them. A stream of messages
+// afterwards must make it poll at every wake-up again.
+func TestBellPollsWhilePays(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("a Bell never polls with one CPU")
+	}
+	a, b := withBells(t, sleepNow)
+	p := newPairWith(t, 4096, a, b)
+	const sporadic = 100
+	buf := make([]byte, 1)
+	done := make(chan error, 1)
+	go func() {
+		for range sporadic {
+			if _, err := io.ReadFull(p.server, buf); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for range sporadic {
+		if _, err := p.client.Write([]byte{1}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rings, polls := shmconn.Rings(b.Bell), shmconn.Polls(b.Bell)
+	t.Logf("%d sporadic messages: %d wake-ups, %d polls", sporadic, rings, polls)
+	// Polls at wake-ups 1, 3, 7, 15, 31, 63, then every 64th: 6 of 100,
+	// and a few more if the scheduler delayed a reader past a message.
+	if rings < sporadic/2 {
+		t.Fatalf("only %d wake-ups for %d messages a millisecond apart", rings, sporadic)
+	}
+	if polls > rings/3 {
+		t.Errorf("the Bell polled after %d of %d wake-ups that found nothing to poll for", polls, rings)
+	}
+
+	// A stream of round trips: once a poll finds it, polling, not
+	// ringing, carries it.
+	const stream = 5000
+	go func() {
+		for range stream {
+			if _, err := io.ReadFull(p.server, buf); err != nil {
+				done <- err
+				return
+			}
+			if _, err := p.server.Write(buf); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	echo := make([]byte, 1)
+	for range stream {
+		if _, err := p.client.Write([]byte{1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(p.client, echo); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rings, polls = shmconn.Rings(b.Bell)-rings, shmconn.Polls(b.Bell)-polls
+	t.Logf("a stream of %d round trips: %d wake-ups, %d polls", stream, rings, polls)
+	if polls == 0 || rings > stream/10 {
+		t.Errorf("a stream of %d round trips rang the Bell %d times and it polled %d times", stream, rings, polls)
+	}
+}
