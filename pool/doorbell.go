@@ -1,10 +1,7 @@
 package pool
 
 import (
-	"fmt"
 	"os"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/shmkit/shmkit/value"
 )
@@ -30,20 +27,12 @@ import (
 // wake-up, which the caller's loop absorbs.
 type doorbell struct {
 	f     *os.File // the eventfd, in the poller
+	peer  *os.File // what the worker rings: f, or a pipe's other end where there is no eventfd
 	armed *value.Cell[uint32]
 	buf   [8]byte
 }
 
 const armedName = "pool.doorbell" // 1 while the parent waits for a ring
-
-// newDoorbell makes an eventfd for a worker whose word is armed.
-func newDoorbell(armed *value.Cell[uint32]) (*doorbell, error) {
-	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("pool: eventfd: %w", err)
-	}
-	return &doorbell{f: os.NewFile(uintptr(fd), "pool-doorbell"), armed: armed}, nil
-}
 
 // wait waits for a ring, unless ready (which the caller calls to look at
 // the pipe again once the word is set) finds the pipe not empty.
@@ -60,12 +49,20 @@ func (d *doorbell) wait(ready func() bool) error {
 
 // wake makes a wait return, from the parent: when the worker's process
 // has ended, which rings no more.
-func (d *doorbell) wake() { ring(d.f) }
+func (d *doorbell) wake() { ring(d.peer) }
 
-// Close closes the eventfd. A worker's copy stays open until it exits.
-func (d *doorbell) Close() error { return d.f.Close() }
+// Close closes the doorbell. A worker's copy stays open until it exits.
+func (d *doorbell) Close() error {
+	if d.peer != d.f {
+		d.peer.Close()
+	}
+	return d.f.Close()
+}
 
-// ring adds one to the eventfd f, from either side.
+// ring rings the doorbell through f, from either side: it adds one to
+// the eventfd, or writes to the pipe. At most one ring waits unread (the
+// worker rings only after the parent armed the word, and clears it), so
+// a pipe never fills.
 func ring(f *os.File) {
 	one := [8]byte{1}
 	f.Write(one[:]) // fails only once the parent has closed it: nobody waits

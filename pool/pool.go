@@ -375,7 +375,7 @@ func (p *Pool) startWorker() (err error) {
 		return err
 	}
 	proc, err := workerFunc.Start(workerArgs{MaxMessage: p.o.maxMessage, InitFunc: p.o.initFunc, InitArg: p.o.initArg},
-		process.Segments(seg), process.Files(bell.f), process.Daemon())
+		process.Segments(seg), process.Files(bell.peer), process.Daemon())
 	if err != nil {
 		bell.Close()
 		pipe.Close()
