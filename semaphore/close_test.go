@@ -17,7 +17,7 @@ import (
 
 type primitives struct {
 	mu    *semaphore.Mutex
-	rl    *semaphore.RLock
+	rl    *semaphore.ReentrantMutex
 	sem   *semaphore.Semaphore
 	ev    *semaphore.Event
 	bar   *semaphore.Barrier
@@ -29,7 +29,7 @@ func newPrimitives(seg *shm.Segment, parties int) (primitives, error) {
 	var p primitives
 	var errs [7]error
 	p.mu, errs[0] = semaphore.NewMutex(seg, "mu")
-	p.rl, errs[1] = semaphore.NewRLock(seg, "rl")
+	p.rl, errs[1] = semaphore.NewReentrantMutex(seg, "rl")
 	p.sem, errs[2] = semaphore.NewSemaphore(seg, "sem", 1)
 	p.ev, errs[3] = semaphore.NewEvent(seg, "ev")
 	p.bar, errs[4] = semaphore.NewBarrier(seg, "bar", parties)
@@ -167,29 +167,29 @@ var closedPrimitives = process.Register("semaphore_test.closedPrimitives", func(
 	}
 	var bad []string
 	for name, f := range map[string]func() error{
-		"Mutex.Lock":           func() error { p.mu.Lock(); return nil },
-		"Mutex.LockContext":    func() error { return p.mu.LockContext(ctx) },
-		"Mutex.TryLock":        func() error { p.mu.TryLock(); return nil },
-		"Mutex.Unlock":         func() error { p.mu.Unlock(); return nil },
-		"RLock.Lock":           func() error { p.rl.Lock(); return nil },
-		"RLock.TryLock":        func() error { p.rl.TryLock(); return nil },
-		"RLock.Unlock":         func() error { p.rl.Unlock(); return nil },
-		"RLock.MarkConsistent": func() error { return p.rl.MarkConsistent() },
-		"Semaphore.Acquire":    func() error { return p.sem.Acquire(ctx) },
-		"Semaphore.TryAcquire": func() error { p.sem.TryAcquire(); return nil },
-		"Semaphore.Release":    func() error { return p.sem.Release() },
-		"Semaphore.Value":      func() error { p.sem.Value(); return nil },
-		"Event.Set":            func() error { p.ev.Set(); return nil },
-		"Event.Clear":          func() error { p.ev.Clear(); return nil },
-		"Event.IsSet":          func() error { p.ev.IsSet(); return nil },
-		"Event.Wait":           func() error { return p.ev.Wait(ctx) },
-		"Barrier.Wait":         func() error { _, err := p.bar.Wait(ctx); return err },
-		"Barrier.Waiting":      func() error { p.bar.Waiting(); return nil },
-		"Barrier.Broken":       func() error { p.bar.Broken(); return nil },
-		"Barrier.Abort":        func() error { p.bar.Abort(); return nil },
-		"Barrier.Reset":        func() error { return p.bar.Reset() },
-		"Condition.Wait":       func() error { return p.cond.Wait(ctx) },
-		"Condition.NotifyAll":  func() error { p.cond.NotifyAll(); return nil },
+		"Mutex.Lock":                    func() error { p.mu.Lock(); return nil },
+		"Mutex.LockContext":             func() error { return p.mu.LockContext(ctx) },
+		"Mutex.TryLock":                 func() error { p.mu.TryLock(); return nil },
+		"Mutex.Unlock":                  func() error { p.mu.Unlock(); return nil },
+		"ReentrantMutex.Lock":           func() error { p.rl.Lock(); return nil },
+		"ReentrantMutex.TryLock":        func() error { p.rl.TryLock(); return nil },
+		"ReentrantMutex.Unlock":         func() error { p.rl.Unlock(); return nil },
+		"ReentrantMutex.MarkConsistent": func() error { return p.rl.MarkConsistent() },
+		"Semaphore.Acquire":             func() error { return p.sem.Acquire(ctx) },
+		"Semaphore.TryAcquire":          func() error { p.sem.TryAcquire(); return nil },
+		"Semaphore.Release":             func() error { return p.sem.Release() },
+		"Semaphore.Value":               func() error { p.sem.Value(); return nil },
+		"Event.Set":                     func() error { p.ev.Set(); return nil },
+		"Event.Clear":                   func() error { p.ev.Clear(); return nil },
+		"Event.IsSet":                   func() error { p.ev.IsSet(); return nil },
+		"Event.Wait":                    func() error { return p.ev.Wait(ctx) },
+		"Barrier.Wait":                  func() error { _, err := p.bar.Wait(ctx); return err },
+		"Barrier.Waiting":               func() error { p.bar.Waiting(); return nil },
+		"Barrier.Broken":                func() error { p.bar.Broken(); return nil },
+		"Barrier.Abort":                 func() error { p.bar.Abort(); return nil },
+		"Barrier.Reset":                 func() error { return p.bar.Reset() },
+		"Condition.Wait":                func() error { return p.cond.Wait(ctx) },
+		"Condition.NotifyAll":           func() error { p.cond.NotifyAll(); return nil },
 	} {
 		if err := shmtest.Call(f); !errors.Is(err, shm.ErrClosed) {
 			bad = append(bad, fmt.Sprintf("%s after Close: %v, want shm.ErrClosed", name, err))

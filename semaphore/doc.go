@@ -1,5 +1,5 @@
 // Package semaphore provides synchronisation primitives shared by processes
-// through a segment (package shm): Mutex, RLock, Semaphore,
+// through a segment (package shm): Mutex, ReentrantMutex, Semaphore,
 // BoundedSemaphore, Event, Condition and Barrier, with the semantics of
 // their namesakes in Python's multiprocessing, and robust: a process killed
 // while holding or waiting on one never wedges the others.
@@ -12,11 +12,22 @@
 //	mu.Lock()
 //	defer mu.Unlock()
 //
+// # Names
+//
+// The mutexes take Go's names, as sync.Mutex has them: Lock, Unlock,
+// TryLock, and LockContext for a wait that a context bounds. The
+// semaphores take Acquire and Release, as Python's and
+// golang.org/x/sync/semaphore's do, since a permit is not an owner.
+// Python's RLock is ReentrantMutex here, because Go readers take RLock
+// for sync.RWMutex's reader lock. (The manager's Lock, a lock held
+// through a connection to a server, uses Acquire and Release with a
+// context on every call, as its other proxies do.)
+//
 // # Memory ordering
 //
 // The guarantees of package sync hold across processes for all memory the
-// processes share (segments, in particular): an Unlock of a Mutex or RLock
-// synchronizes before the Lock that next acquires it, in any process; a
+// processes share (segments, in particular): an Unlock of a Mutex or
+// ReentrantMutex synchronizes before the Lock that next acquires it, in any process; a
 // Release of a semaphore synchronizes before the Acquire it lets through;
 // a Set of an Event synchronizes before every Wait it ends; Notify
 // synchronizes before the Waits it wakes; and every party's arrival at a
@@ -24,8 +35,8 @@
 //
 // # Owners that die
 //
-// A Mutex or RLock knows which process holds it. If that process dies
-// holding it (SIGKILL, a crash, an os.Exit), the next process to lock it,
+// A Mutex or ReentrantMutex knows which process holds it. If that process
+// dies holding it (SIGKILL, a crash, an os.Exit), the next process to lock it,
 // one already waiting or one arriving later, takes it over within
 // CheckInterval (25 ms) and is told: LockContext returns an error matching
 // ErrOwnerDead while the caller holds the lock. The caller repairs what the
@@ -53,7 +64,7 @@
 // goroutines, and waits resume against their original deadline.
 //
 // A wait is ended by the process that changes the primitive, with a futex
-// wake-up, not by polling; only waiters for a Mutex or RLock, and parties at
+// wake-up, not by polling; only waiters for a Mutex or ReentrantMutex, and parties at
 // a Barrier, also wake every CheckInterval to check that the holder, or the
 // other parties, still live. Goroutines of one process that wait on the same
 // primitive share one OS thread (package internal/park), so thousands of

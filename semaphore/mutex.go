@@ -13,7 +13,7 @@ import (
 // holder's death (see the package documentation). Like sync.Mutex, it is
 // held by a process, not by a goroutine: any goroutine of the holding
 // process may unlock it, and locking it twice from one process without
-// unlocking deadlocks (use RLock for re-entrance). A *Mutex is a
+// unlocking deadlocks (use ReentrantMutex for re-entrance). A *Mutex is a
 // sync.Locker and may be used by any number of goroutines.
 //
 // Uncontended Lock and Unlock are one compare-and-swap each on the lock

@@ -12,12 +12,12 @@ import (
 // Errors. ErrOwnerDead and ErrNotRecoverable are the same errors as
 // array.ErrOwnerDead and the ones package value handles internally.
 var (
-	// ErrOwnerDead reports that the previous owner of a Mutex or RLock died
+	// ErrOwnerDead reports that the previous owner of a Mutex or ReentrantMutex died
 	// holding it. The caller holds the lock now; it should repair what the
 	// lock protects and call MarkConsistent before unlocking.
 	ErrOwnerDead = lock.ErrOwnerDead
 
-	// ErrNotRecoverable reports a Mutex or RLock whose owner died and
+	// ErrNotRecoverable reports a Mutex or ReentrantMutex whose owner died and
 	// whose next holder released it without calling MarkConsistent. The
 	// lock is not held, and no LockContext will succeed.
 	ErrNotRecoverable = lock.ErrNotRecoverable

@@ -197,11 +197,11 @@ func TestCancelledLockLeavesMutex(t *testing.T) {
 
 func TestRLock(t *testing.T) {
 	seg := shmtest.Segment(t, 1<<16)
-	r, err := semaphore.NewRLock(seg, "r")
+	r, err := semaphore.NewReentrantMutex(seg, "r")
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := semaphore.OpenRLock(seg, "r")
+	other, err := semaphore.OpenReentrantMutex(seg, "r")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestRLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	if other.TryLock() {
-		t.Fatal("another handle locked a held RLock")
+		t.Fatal("another handle locked a held ReentrantMutex")
 	}
 	got := make(chan error)
 	go func() {
@@ -236,7 +236,7 @@ func TestRLock(t *testing.T) {
 	func() {
 		defer func() {
 			if recover() == nil {
-				t.Error("Unlock of an RLock this handle does not hold did not panic")
+				t.Error("Unlock of a ReentrantMutex this handle does not hold did not panic")
 			}
 		}()
 		r.Unlock()
@@ -487,12 +487,12 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-// TestRLockTakeOverIsExclusive: while a handle takes an RLock over from a
+// TestRLockTakeOverIsExclusive: while a handle takes a ReentrantMutex over from a
 // dead process, another handle of its process must not count as the
 // holder because the dead process's handle had the same id.
 func TestRLockTakeOverIsExclusive(t *testing.T) {
 	seg := shmtest.Segment(t, 1<<16)
-	if _, err := semaphore.NewRLock(seg, "r"); err != nil {
+	if _, err := semaphore.NewReentrantMutex(seg, "r"); err != nil {
 		t.Fatal(err)
 	}
 	p, err := midTakeOver.Start(job{Segment: seg.Name()})

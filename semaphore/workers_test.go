@@ -307,14 +307,14 @@ func checkResults(t *testing.T, ps []*process.Process, want int, what string) {
 }
 
 var (
-	// midTakeOver puts the RLock "r" in the state a take-over leaves for
+	// midTakeOver puts the ReentrantMutex "r" in the state a take-over leaves for
 	// an instant: the lock word names this process, but the holder field
 	// still names the dead process's handle, whose id a counter would have
 	// made 1. It then reports 1 if this process's first handle, which a
 	// counter would also have numbered 1, takes that for its own lock.
 	midTakeOver = process.Register("semaphore_test.midTakeOver", func(ctx context.Context, j job) (int, error) {
 		return withSegment(j, func(seg *shm.Segment) (int, error) {
-			a, err := semaphore.OpenRLock(seg, "r")
+			a, err := semaphore.OpenReentrantMutex(seg, "r")
 			if err != nil {
 				return 0, err
 			}
@@ -326,7 +326,7 @@ var (
 			if err != nil {
 				return 0, err
 			}
-			// RLock layout: lock word at 0, holder id at 8.
+			// ReentrantMutex layout: lock word at 0, holder id at 8.
 			atomic.StoreUint64((*uint64)(unsafe.Pointer(&obj.Bytes[8])), 1)
 			atomic.StoreUint64((*uint64)(unsafe.Pointer(&obj.Bytes[0])), lock.OwnerWord(me))
 			if a.TryLock() {
