@@ -20,6 +20,15 @@
 // created on first use and found by name: every proxy opened with the
 // same name, in any process, refers to the same object.
 //
+// One Options struct configures all of them (NewServer, Dial, Start), as
+// one tls.Config serves both ends of a TLS connection, rather than the
+// functional options of packages shm, process, queue and pool: most
+// fields concern both sides (AuthKey, TLSConfig, MaxFrame), a program
+// often passes the same Options to its server and its clients, and Start
+// copies them to the server's worker process. Each field's documentation
+// says which side uses it; Start refuses, with ErrBadOptions, the fields
+// that cannot reach a server in another process.
+//
 // # Transports and security
 //
 // On a Unix socket (the default for Start) the socket file has mode 0600

@@ -55,6 +55,10 @@ var (
 	// ErrBadRequest reports a request the server could not decode or does
 	// not support.
 	ErrBadRequest = errors.New("manager: bad request")
+
+	// ErrBadOptions reports Options that do not apply where they were
+	// given, such as a TLSConfig given to Start.
+	ErrBadOptions = errors.New("manager: options do not apply")
 )
 
 // statusErr maps a response status to the error callers see.

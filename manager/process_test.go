@@ -4,12 +4,15 @@ package manager
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -691,4 +694,29 @@ func TestClientStopsReading(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestStartRefusesOptions checks that Start reports the options it cannot
+// honour instead of dropping them, and starts nothing.
+func TestStartRefusesOptions(t *testing.T) {
+	for name, o := range map[string]*Options{
+		"TLSConfig":    {TLSConfig: &tls.Config{}},
+		"Logger":       {Logger: slog.Default()},
+		"KeyPrefix":    {KeyPrefix: "app:"},
+		"Lease":        {Lease: time.Second},
+		"RedisCluster": {RedisCluster: true},
+	} {
+		m, err := Start(ctx, o)
+		if !errors.Is(err, ErrBadOptions) || !strings.Contains(err.Error(), name) {
+			if m != nil {
+				m.Shutdown(ctx)
+			}
+			t.Errorf("Start with %s = %v, want ErrBadOptions naming it", name, err)
+		}
+	}
+	// What does apply reaches the server: a handshake timeout too.
+	m, err := Start(ctx, &Options{AuthKey: []byte("k"), HandshakeTimeout: 5 * time.Second})
+	must(t, err)
+	must(t, m.Client().Ping(ctx))
+	must(t, m.Shutdown(ctx))
 }

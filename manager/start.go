@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,16 +24,18 @@ type serveArg struct {
 	NoSharedMemory bool
 	MaxFrame       int
 	MaxBuffered    int
+	Handshake      time.Duration
 }
 
 var serveInWorker = process.Register("shmkit/manager.serve", func(ctx context.Context, a serveArg) (struct{}, error) {
 	s := NewServer(&Options{
-		AuthKey:        a.AuthKey,
-		AllowUIDs:      a.AllowUIDs,
-		AnyUID:         a.AnyUID,
-		NoSharedMemory: a.NoSharedMemory,
-		MaxFrame:       a.MaxFrame,
-		MaxBuffered:    a.MaxBuffered,
+		AuthKey:          a.AuthKey,
+		AllowUIDs:        a.AllowUIDs,
+		AnyUID:           a.AnyUID,
+		NoSharedMemory:   a.NoSharedMemory,
+		MaxFrame:         a.MaxFrame,
+		MaxBuffered:      a.MaxBuffered,
+		HandshakeTimeout: a.Handshake,
 	})
 	l, err := Listen("unix", a.Socket)
 	if err != nil {
@@ -68,8 +71,10 @@ type Manager struct {
 // Start starts a server in a worker process (a copy of this program, so
 // main must call process.Main first, see package process) listening on a
 // Unix socket in a new private directory, and connects a client to it.
-// Only opts' AuthKey, AllowUIDs, AnyUID, NoSharedMemory, MaxFrame and
-// MaxBuffered apply to the worker.
+// opts apply to both the server and the client, as to NewServer and
+// Dial, except those that cannot reach a server in another process or do
+// not apply to one on a Unix socket: Start refuses TLSConfig, Logger,
+// KeyPrefix, Lease and RedisCluster with an error matching ErrBadOptions.
 //
 // The directory, under os.TempDir, is named shmkit-manager- followed by
 // this process's identity, so that once this process has died without
@@ -77,6 +82,9 @@ type Manager struct {
 // first removes such directories of this user (see RemoveStaleDirs), and
 // so does `shmkit gc`.
 func Start(ctx context.Context, opts *Options) (*Manager, error) {
+	if err := opts.forStart(); err != nil {
+		return nil, err
+	}
 	RemoveStaleDirs() // best effort: what killed processes left behind
 	dir, err := os.MkdirTemp("", dirPattern())
 	if err != nil {
@@ -94,6 +102,7 @@ func Start(ctx context.Context, opts *Options) (*Manager, error) {
 		NoSharedMemory: m.opts.NoSharedMemory,
 		MaxFrame:       m.opts.MaxFrame,
 		MaxBuffered:    m.opts.MaxBuffered,
+		Handshake:      m.opts.HandshakeTimeout,
 	}, process.Daemon(), process.Name("manager"))
 	if err != nil {
 		os.RemoveAll(dir)
@@ -163,4 +172,30 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// forStart reports the options that Start cannot honour.
+func (o *Options) forStart() error {
+	if o == nil {
+		return nil
+	}
+	var bad []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"TLSConfig (the server listens on a Unix socket)", o.TLSConfig != nil},
+		{"Logger (the server runs in another process)", o.Logger != nil},
+		{"KeyPrefix (Redis engine only)", o.KeyPrefix != ""},
+		{"Lease (Redis engine only)", o.Lease != 0},
+		{"RedisCluster (Redis engine only)", o.RedisCluster},
+	} {
+		if f.set {
+			bad = append(bad, f.name)
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: Start does not use %s", ErrBadOptions, strings.Join(bad, ", "))
+	}
+	return nil
 }
