@@ -141,8 +141,7 @@ func withBells(t testing.TB, opts *shmconn.Options) (a, b *shmconn.Options) {
 }
 
 // TestOnBells runs the tests of Conns' blocking, waking and closing with
-// both sides sleeping on Bells instead of futexes. (Not TestPollBackoff:
-// after a wake-up a Bell polls for its Conns, which then do not.)
+// both sides sleeping on Bells instead of futexes.
 func TestOnBells(t *testing.T) {
 	onBells = true
 	defer func() { onBells = false }()
@@ -161,6 +160,7 @@ func TestOnBells(t *testing.T) {
 		{"CloseConcurrent", TestCloseConcurrent},
 		{"PeerCloseEOF", TestPeerCloseEOF},
 		{"PeerCloseEPIPE", TestPeerCloseEPIPE},
+		{"PollBackoff", TestPollBackoff},
 	} {
 		t.Run(tc.name, tc.f)
 	}

@@ -73,10 +73,6 @@ func (c *Conn) await(w waitFor) error {
 	if c.spin <= 0 {
 		return c.sleep(&w)
 	}
-	if c.bell != nil && c.bell.polling.Load() {
-		// The Bell's goroutine polls for this process's Conns.
-		return c.sleep(&w)
-	}
 	if c.skipPolls.Load() > 0 {
 		c.skipPolls.Add(-1)
 		return c.sleep(&w)
