@@ -13,7 +13,8 @@ warmed up, once for all the runs. Each run checks its results and exits
 with an error if one is wrong.
 
 When its standard input reaches end of file (the command that started it
-has ended), the script kills its process group, its workers included.
+has died), the script removes its temporary directory and kills its
+process group, its workers included.
 
 WORKLOAD is one of:
 
@@ -31,6 +32,7 @@ WORKLOAD is one of:
 import concurrent.futures as cf
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -188,8 +190,9 @@ def managed(what, procs, n, runs):
 
 
 def watch_stdin():
-    """Kills the process group once standard input ends, if this process
-    leads the group (as the command starts it)."""
+    """Once standard input ends, removes this script's temporary directory
+    and kills the process group, if this process leads the group (as the
+    command starts it: it ends the group itself after each run)."""
     # os.read takes no lock that a forked child could inherit held, as
     # sys.stdin's buffer would (multiprocessing closes stdin in children).
     try:
@@ -197,6 +200,9 @@ def watch_stdin():
             pass
     finally:
         if os.getpgrp() == os.getpid():
+            here = os.path.dirname(os.path.abspath(__file__))
+            if os.path.basename(here).startswith("shmkit-bench-"):
+                shutil.rmtree(here, ignore_errors=True)
             os.killpg(0, signal.SIGKILL)
 
 

@@ -139,7 +139,7 @@ func (bc benchCommand) measure(ctx context.Context, cfg benchConfig) (*benchRepo
 			} else {
 				cells, err := measureRow(ctx, run, row.name, cfg, prog)
 				if ctx.Err() != nil {
-					return nil, ctx.Err()
+					return nil, fmt.Errorf("bench: stopped: %w", ctx.Err())
 				}
 				rr.Cells = append(rr.Cells, cells...)
 				if err != nil {
