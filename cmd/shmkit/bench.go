@@ -101,7 +101,7 @@ type benchConfig struct {
 	json     bool
 	quiet    bool
 	python   string // the interpreter's name or path; "" for no Python rows
-	compare  bool
+	compare  bool   // select Python's and Redis's rows too
 }
 
 // benchCommand is `shmkit bench` with its streams: stderr gets progress,
@@ -188,7 +188,7 @@ func (bc benchCommand) parse(args []string) (benchConfig, error) {
 	only := fs.String("workloads", "", "comma-separated rows to run, instead of families")
 	cell := fs.Duration("time", 100*time.Millisecond, "target duration of each run, from 1ms to 1m")
 	runs := fs.Int("runs", 3, "runs per cell, 1 to 100; the median is reported")
-	chart := fs.String("chart", "", "also draw the results to this file, ending in .svg or .png")
+	chart := fs.String("chart", "shmkit-bench.svg", "draw the results to this file, ending in .svg or .png; empty for none")
 	asJSON := fs.Bool("json", false, "print the results as JSON instead of a table")
 	quiet := fs.Bool("q", false, "do not report progress on standard error")
 	python := fs.String("python", "python3", "the Python interpreter for the multiprocessing rows")
@@ -237,9 +237,7 @@ func (bc benchCommand) parse(args []string) (benchConfig, error) {
 	if cfg.families, err = selectRows(names, *only, cfg.compare); err != nil {
 		return cfg, usage("%v", err)
 	}
-	if cfg.compare && *python != "" {
-		cfg.python = *python
-	}
+	cfg.python = *python
 	return cfg, nil
 }
 

@@ -20,12 +20,13 @@ import (
 	"github.com/shmkit/shmkit/internal/redistest"
 )
 
-// runBenchTest runs `shmkit bench args` in this process, with a standard error
-// that is a terminal or not, and returns its error and output.
+// runBenchTest runs `shmkit bench args` in this process, with a standard
+// error that is a terminal or not, and returns its error and output. It
+// draws no chart unless args ask for one.
 func runBenchTest(t *testing.T, tty bool, args ...string) (err error, stdout, stderr string) {
 	t.Helper()
 	var out, errOut strings.Builder
-	err = benchCommand{stdout: &out, stderr: &errOut, tty: tty}.run(t.Context(), args)
+	err = benchCommand{stdout: &out, stderr: &errOut, tty: tty}.run(t.Context(), append([]string{"-chart="}, args...))
 	return err, out.String(), errOut.String()
 }
 
@@ -201,9 +202,18 @@ func TestBenchProgress(t *testing.T) {
 // TestBenchTable checks the table: the machine line, a part per family,
 // figures for each process count.
 func TestBenchTable(t *testing.T) {
-	err, out, errOut := runBenchTest(t, false, "-procs", "1,2", "-time", "5ms", "-runs", "1", "-q", "-workloads", "value.add,pipe.send")
+	chart := filepath.Join(t.TempDir(), "c.png")
+	err, out, errOut := runBenchTest(t, false, "-procs", "1,2", "-time", "5ms", "-runs", "1", "-q", "-workloads", "value.add,pipe.send", "-chart", chart)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if f, err := os.Open(chart); err != nil {
+		t.Error(err)
+	} else {
+		if _, err := png.Decode(f); err != nil {
+			t.Errorf("chart %s: %v", chart, err)
+		}
+		f.Close()
 	}
 	for _, re := range []string{
 		`^shmkit bench: \d+ CPUs.*, Linux .*, go1\.\S+; \d{4}-\d\d-\d\d \d\d:\d\d UTC\n`,
@@ -211,6 +221,7 @@ func TestBenchTable(t *testing.T) {
 		`(?m)^values: .*\n  value\.add\s+[0-9.]+\s+[0-9.]+$`,
 		`(?m)^pipes: .*\n  pipe\.send\s+[0-9.]+\s+[0-9.]+$`,
 		`(?m)^A run lasted `,
+		`(?m)^chart: .*c\.png$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("table does not match %s:\n%s", re, out)
