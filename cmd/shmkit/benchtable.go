@@ -24,8 +24,11 @@ func writeBenchJSON(out io.Writer, rep *benchReport) error {
 // throughput over theirs; then what the columns and rows mean.
 func printTable(out io.Writer, rep *benchReport) error {
 	fmt.Fprintf(out, "shmkit bench: %s\n", rep.Machine)
-	fmt.Fprintf(out, "total throughput of all processes, M ops/s (median of %d runs of about %v each)\n\n",
-		rep.Runs, time.Duration(rep.TargetNs))
+	runs := fmt.Sprintf("median of %d runs of about %v each", rep.Runs, time.Duration(rep.TargetNs))
+	if rep.Runs == 1 {
+		runs = fmt.Sprintf("one run of about %v", time.Duration(rep.TargetNs))
+	}
+	fmt.Fprintf(out, "total throughput of all processes, M ops/s (%s)\n\n", runs)
 
 	// Lines of a name and cells, or of a heading alone, aligned below.
 	type line struct {
