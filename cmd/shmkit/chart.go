@@ -22,11 +22,10 @@ import (
 // Sizes of the chart: a panel per family, two to a row, each with its
 // legend to the right of its plot; the title and the machine line above.
 const (
-	panelWidth   = 6.4 * vg.Inch
-	panelHeight  = 3.7 * vg.Inch
-	headerHeight = 0.85 * vg.Inch
-	legendWidth  = 1.75 * vg.Inch
-	chartDPI     = 120
+	panelWidth  = 6.4 * vg.Inch
+	panelHeight = 3.7 * vg.Inch
+	legendWidth = 1.75 * vg.Inch
+	chartDPI    = 120
 )
 
 // drawChart draws the report to path, a PNG or an SVG (which embeds its
@@ -48,7 +47,30 @@ func drawChart(path string, rep *benchReport) error {
 	}
 	cols := min(2, len(panels))
 	rows := (len(panels) + cols - 1) / cols
-	w, h := vg.Length(cols)*panelWidth, vg.Length(rows)*panelHeight+headerHeight
+	w := vg.Length(cols) * panelWidth
+
+	// The header: what is drawn, and on what machine, in as many lines
+	// as the width needs.
+	title := textStyle(15, color.Black)
+	title.XAlign, title.YAlign = draw.XCenter, draw.YTop
+	sub := textStyle(10.5, color.Gray{Y: 0x40})
+	sub.XAlign, sub.YAlign = draw.XCenter, draw.YTop
+	type headerLine struct {
+		sty  text.Style
+		text string
+	}
+	var header []headerLine
+	for _, l := range fitLines(title, "shmkit bench: total throughput of all processes (M ops/s, log scale)", w-0.3*vg.Inch) {
+		header = append(header, headerLine{title, l})
+	}
+	for _, l := range fitLines(sub, rep.Machine.String(), w-0.3*vg.Inch) {
+		header = append(header, headerLine{sub, l})
+	}
+	headerHeight := 0.3 * vg.Inch
+	for _, l := range header {
+		headerHeight += l.sty.Height(l.text) * 1.3
+	}
+	h := vg.Length(rows)*panelHeight + headerHeight
 
 	var canvas interface {
 		vg.CanvasSizer
@@ -65,15 +87,11 @@ func drawChart(path string, rep *benchReport) error {
 	dc := draw.New(canvas)
 	dc.SetColor(color.White)
 	dc.Fill(dc.Rectangle.Path())
-
-	// The header: what is drawn, and on what machine.
-	title := textStyle(15, color.Black)
-	title.XAlign, title.YAlign = draw.XCenter, draw.YTop
-	mid := (dc.Min.X + dc.Max.X) / 2
-	dc.FillText(title, vg.Point{X: mid, Y: dc.Max.Y - 0.12*vg.Inch}, "shmkit bench: total throughput of all processes (M ops/s, log scale)")
-	sub := textStyle(10.5, color.Gray{Y: 0x40})
-	sub.XAlign, sub.YAlign = draw.XCenter, draw.YTop
-	dc.FillText(sub, vg.Point{X: mid, Y: dc.Max.Y - 0.45*vg.Inch}, rep.Machine.String())
+	y := dc.Max.Y - 0.12*vg.Inch
+	for _, l := range header {
+		dc.FillText(l.sty, vg.Point{X: (dc.Min.X + dc.Max.X) / 2, Y: y}, l.text)
+		y -= l.sty.Height(l.text) * 1.3
+	}
 
 	body := draw.Crop(dc, 0, 0, 0, -headerHeight)
 	tiles := draw.Tiles{Cols: cols, Rows: rows, PadTop: 0.05 * vg.Inch, PadBottom: 0.1 * vg.Inch,
@@ -204,6 +222,20 @@ func wrap(s string, n int) []string {
 		} else {
 			line += " " + w
 		}
+	}
+	return append(lines, line)
+}
+
+// fitLines breaks s at ", " into lines no wider than width in sty.
+func fitLines(sty text.Style, s string, width vg.Length) []string {
+	var lines []string
+	line := ""
+	for i, part := range strings.SplitAfter(s, ", ") {
+		if i > 0 && sty.Width(line+strings.TrimSuffix(part, ", ")) > width {
+			lines = append(lines, strings.TrimSuffix(line, ", "))
+			line = ""
+		}
+		line += part
 	}
 	return append(lines, line)
 }
