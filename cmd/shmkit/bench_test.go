@@ -368,3 +368,15 @@ func TestTimes(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchManager runs the manager rows with one and three clients; each
+// get checks its value, and the servers must be gone at the end, which
+// TestMain checks.
+func TestBenchManager(t *testing.T) {
+	rep, _ := runJSON(t, "-procs", "1,3", "-time", "10ms", "-runs", "1", "-workloads", "manager.get,manager.set")
+	for _, r := range rep.Families[0].Rows {
+		if len(r.Cells) != 2 || r.Error != "" || !(r.Cells[1].MOpsPerS > 0) {
+			t.Errorf("row %+v, want two cells", r)
+		}
+	}
+}
