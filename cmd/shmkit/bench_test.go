@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"image/png"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmkit/shmkit/bench"
 	"github.com/shmkit/shmkit/internal/redistest"
 )
 
@@ -377,6 +379,46 @@ func TestBenchManager(t *testing.T) {
 	for _, r := range rep.Families[0].Rows {
 		if len(r.Cells) != 2 || r.Error != "" || !(r.Cells[1].MOpsPerS > 0) {
 			t.Errorf("row %+v, want two cells", r)
+		}
+	}
+}
+
+// TestMeasureRowSizing checks that cells last about -time when a run has
+// a large fixed cost, as ending processes has (the old pilot, timing one
+// short run, made cells of 150 ms last 13-36 ms), and when contention
+// makes the throughput collapse as processes are added.
+func TestMeasureRowSizing(t *testing.T) {
+	const target = 100 * time.Millisecond
+	for _, tc := range []struct {
+		name  string
+		fixed time.Duration
+		perOp func(procs int) time.Duration // per operation, all processes together
+	}{
+		{"fixed cost", 20 * time.Millisecond, func(int) time.Duration { return 50 * time.Nanosecond }},
+		{"collapse", time.Millisecond, func(p int) time.Duration { return time.Duration(p*p) * time.Microsecond }},
+	} {
+		var longest time.Duration
+		run := func(_ context.Context, procs, n, runs int) ([]bench.Result, error) {
+			var rs []bench.Result
+			for range runs {
+				d := tc.fixed + time.Duration(procs*n)*tc.perOp(procs)
+				longest = max(longest, d)
+				rs = append(rs, bench.Result{Procs: procs, Ops: int64(procs * n), Elapsed: d})
+			}
+			return rs, nil
+		}
+		cfg := benchConfig{procs: []int{1, 2, 4, 8}, cell: target, runs: 3}
+		cells, err := measureRow(t.Context(), run, "fake", cfg, &progress{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cells {
+			if d := time.Duration(bench.Median(c.RunSeconds) * 1e9); d < target*8/10 || d > target*12/10 {
+				t.Errorf("%s: with %d, runs of %v, want about %v", tc.name, c.Procs, d, target)
+			}
+		}
+		if longest > 10*target {
+			t.Errorf("%s: a run took %v, want none much beyond %v", tc.name, longest, target)
 		}
 	}
 }
