@@ -155,6 +155,8 @@ func (bc benchCommand) run(ctx context.Context, args []string) error {
 		}
 		if !cfg.json {
 			fmt.Fprintf(bc.stdout, "\nchart: %s\n", cfg.chart)
+		} else if !cfg.quiet {
+			fmt.Fprintf(bc.stderr, "shmkit bench: chart: %s\n", cfg.chart)
 		}
 	}
 	if n := rep.failures(); n > 0 {
