@@ -1,11 +1,14 @@
 // Package redisbench runs a private Redis server and the redis-benchmark
-// tool, so that benchmarks of the manager can report Redis figures measured
-// on the same machine in the same run.
+// tool, so that the manager's benchmarks and `shmkit bench` can report
+// Redis figures measured on the same machine in the same run.
 //
-// The server listens only on a Unix socket in the test's temporary
-// directory, keeps nothing on disk, and is stopped and reaped when the test
-// ends. Tests skip when redis-server (Debian package redis-server) or
-// redis-benchmark (Debian package redis-tools) is not installed.
+// The server listens only on a Unix socket in a new temporary directory,
+// keeps nothing on disk, and is stopped and reaped by Close (by the test's
+// cleanup, for Start). Programs use Launch, which fails when redis-server
+// (Debian package redis-server) is not installed; tests use Start, which
+// skips then, unless SHMKIT_REQUIRE_REDIS is set (as CI does), when it
+// fails. Run fails, or skips the test, when redis-benchmark (Debian
+// package redis-tools) is missing.
 package redisbench
 
 import (
@@ -16,18 +19,17 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
-	"testing"
+	"sync"
 	"time"
-
-	"github.com/shmkit/shmkit/internal/redistest"
 )
 
-// Names of the binaries looked up in $PATH, and the Debian packages that
-// provide them.
+// Names of the binaries looked up in $PATH, and the Debian package that
+// provides redis-benchmark.
 const (
 	serverName       = "redis-server"
 	benchmarkName    = "redis-benchmark"
@@ -35,38 +37,66 @@ const (
 )
 
 // Without -r, redis-benchmark's GET and SET tests use this one key, and SET
-// stores a value of -d bytes (3 by default). Start stores a value of that
-// size under the key so that GET hits even when run without SET.
+// stores a value of -d bytes (3 by default). A server stores a value of
+// that size under the key so that GET hits even when run without SET.
 const (
 	benchmarkKey   = "key:__rand_int__"
 	benchmarkValue = "xxx"
 )
 
-// A Server is a redis-server process private to one test or benchmark.
+// requireEnv is the environment variable that turns a missing Redis into
+// a failure of Start's test rather than a skip (redistest.RequireEnv).
+const requireEnv = "SHMKIT_REQUIRE_REDIS"
+
+// A Server is a redis-server process private to one program, test or
+// benchmark.
 type Server struct {
-	*redistest.Server
-	tb        testing.TB
+	dir, sock string
+	tb        TB     // nil unless started by Start
 	benchmark string // name of the redis-benchmark binary, looked up by Run
+
+	proc      *os.Process
+	done      chan struct{} // closed once the process has been reaped
+	waitErr   error
+	closeOnce sync.Once
+	closeErr  error
 }
 
-// Start starts a redis-server listening only on a Unix socket in
-// tb.TempDir(), with no TCP port and no persistence (see package
-// redistest), and returns once it answers PING. It stores the key
-// redis-benchmark's GET test reads, so GET hits even when run without
-// SET. Start calls tb.Skip if redis-server is not installed, and tb.Fatal
-// if it does not start.
-func Start(tb testing.TB) *Server {
+// TB is the part of testing.TB that Start uses; *testing.T and
+// *testing.B have it. (Asking for no more keeps package testing out of
+// programs that use Launch.)
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Skipf(format string, args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// Start starts a server as Launch does, for a test or benchmark: it stores
+// the key redis-benchmark's GET test reads, and the server is closed when
+// tb ends. Start calls tb.Skip if redis-server is not installed (tb.Fatal
+// if SHMKIT_REQUIRE_REDIS is set), and tb.Fatal if it does not start.
+func Start(tb TB) *Server {
 	tb.Helper()
 	return start(tb, serverName, benchmarkName)
 }
 
 // start is Start with the names of the binaries to look up.
-func start(tb testing.TB, server, benchmark string) *Server {
+func start(tb TB, server, benchmark string) *Server {
 	tb.Helper()
-	s := &Server{Server: redistest.Start(tb, redistest.Config{Binary: server}), tb: tb, benchmark: benchmark}
-	if _, err := s.Do("SET", benchmarkKey, benchmarkValue); err != nil {
-		tb.Fatalf("redisbench: %v", err)
+	s, err := launch(context.Background(), server, benchmark)
+	if errors.Is(err, ErrNotInstalled) && os.Getenv(requireEnv) == "" {
+		tb.Skipf("%v", err)
 	}
+	if err != nil {
+		tb.Fatalf("%v", err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Fatalf("%v", err)
+		}
+	})
+	s.tb = tb
 	return s
 }
 
@@ -80,12 +110,19 @@ func start(tb testing.TB, server, benchmark string) *Server {
 // "MSET (10 keys)"). ctx bounds the run: when it is done, redis-benchmark
 // is killed and Run returns an error wrapping ctx.Err().
 //
-// Run calls tb.Skip, with the tb given to Start, if redis-benchmark is not
-// installed; so it must be called from the goroutine running that test or
-// benchmark, not from a subtest or a RunParallel body.
+// If redis-benchmark is not installed, Run fails with an error wrapping
+// ErrNotInstalled, or, for a server from Start, calls tb.Skip with the tb
+// given to Start; so it must then be called from the goroutine running
+// that test or benchmark, not from a subtest or a RunParallel body.
 func (s *Server) Run(ctx context.Context, clients, pipeline, requests int, tests string) (map[string]float64, error) {
-	s.tb.Helper()
-	bin := lookPath(s.tb, s.benchmark, benchmarkPackage)
+	bin, err := lookPath(s.benchmark, benchmarkPackage)
+	if err != nil {
+		if s.tb != nil {
+			s.tb.Helper()
+			s.tb.Skipf("%v", err)
+		}
+		return nil, err
+	}
 	if clients < 1 || pipeline < 1 || requests < 1 {
 		return nil, fmt.Errorf("redisbench: clients, pipeline and requests must be positive, got %d, %d and %d", clients, pipeline, requests)
 	}
@@ -115,17 +152,6 @@ func (s *Server) Run(ctx context.Context, clients, pipeline, requests int, tests
 		return nil, fmt.Errorf("redisbench: redis-benchmark output: %w", err)
 	}
 	return rps, nil
-}
-
-// lookPath returns the path of the binary name, or skips the test naming
-// the Debian package that provides it.
-func lookPath(tb testing.TB, name, pkg string) string {
-	tb.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		tb.Skipf("redisbench: %s not found in $PATH; install the Debian package %s (apt-get install %s) to compare with Redis", name, pkg, pkg)
-	}
-	return path
 }
 
 // parseCSV returns the requests per second in redis-benchmark --csv output,

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
+	"os"
 	"os/exec"
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -196,4 +199,51 @@ func FuzzParseCSV(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLaunch checks a server started for a program: it answers, Close
+// stops it and removes its directory, and a second Close does nothing.
+func TestLaunch(t *testing.T) {
+	if _, err := exec.LookPath(serverName); err != nil {
+		t.Skipf("%s not installed", serverName)
+	}
+	s, err := Launch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Do("PING"); err != nil || got != "PONG" {
+		t.Errorf("PING = %q, %v; want PONG", got, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s.dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after Close, %s: %v; want it gone", s.dir, err)
+	}
+	if err := s.proc.Signal(syscall.Signal(0)); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("after Close, the server's process: %v; want it reaped", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestLaunchNotInstalled(t *testing.T) {
+	_, err := launch(t.Context(), "shmkit-no-such-binary", benchmarkName)
+	if !errors.Is(err, ErrNotInstalled) || !strings.Contains(err.Error(), "Debian package redis-server") {
+		t.Errorf("launch of a missing binary: %v; want ErrNotInstalled naming the Debian package", err)
+	}
+}
+
+func TestRequireEnv(t *testing.T) {
+	if requireEnv != redistest.RequireEnv {
+		t.Errorf("requireEnv = %q, want redistest's %q", requireEnv, redistest.RequireEnv)
+	}
+}
+
+func TestDoRefusesSpaces(t *testing.T) {
+	s := &Server{sock: "/nonexistent"}
+	if _, err := s.Do("SET", "a b", "c"); err == nil || !strings.Contains(err.Error(), "inline") {
+		t.Errorf("Do with a space in an argument: %v, want it refused", err)
+	}
 }
