@@ -233,3 +233,31 @@ func BenchmarkVsPython(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCancelableContext measures one client's dict gets with a
+// context that can be cancelled (as a program's signal.NotifyContext)
+// against the same with context.Background, which has no Done channel to
+// watch, and reports x-background: the cost of watching the context.
+func BenchmarkCancelableContext(b *testing.B) {
+	m := startBenchManager(b)
+	d := benchClients(b, m, "shm", 1)[0]
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Rounds of each, alternating, so that both see the same machine.
+	const round = 1000
+	var took [2]time.Duration
+	b.ResetTimer()
+	for done := 0; done < b.N; done += round {
+		for i, ctx := range []context.Context{context.Background(), ctx} {
+			start := time.Now()
+			for range round {
+				if _, _, err := d.Get(ctx, benchKey); err != nil {
+					b.Fatal(err)
+				}
+			}
+			took[i] += time.Since(start)
+		}
+	}
+	b.ReportMetric(float64(took[1].Nanoseconds())/float64(b.N), "ns/op")
+	b.ReportMetric(float64(took[0])/float64(took[1]), "x-background")
+}

@@ -248,7 +248,9 @@ type session struct {
 	fr    *frameReader // read only by the goroutine holding token
 	max   int
 
-	token chan struct{} // held (full) by the goroutine reading responses
+	token  chan struct{} // held (full) by the goroutine reading responses
+	rwatch ctxWatch      // interrupts the reader when its context ends
+	wwatch ctxWatch      // interrupts the writer when its context ends
 
 	wtoken chan struct{} // held (full) by the goroutine writing to conn
 
@@ -263,7 +265,7 @@ type session struct {
 }
 
 func newSession(nc net.Conn, max int) *session {
-	return &session{
+	s := &session{
 		nc:      nc,
 		conn:    nc,
 		fr:      newFrameReader(nc, max),
@@ -273,6 +275,9 @@ func newSession(nc net.Conn, max int) *session {
 		pending: map[uint64]*call{},
 		orphans: map[uint64]struct{}{},
 	}
+	s.rwatch.interrupt = func() { s.conn.SetReadDeadline(aLongTimeAgo) }
+	s.wwatch.interrupt = func() { s.conn.SetWriteDeadline(aLongTimeAgo) }
+	return s
 }
 
 func (s *session) broken() bool { return s.down.Load() }
@@ -446,20 +451,11 @@ func (s *session) write(ctx context.Context, b []byte) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	var fired chan struct{}
-	var stop func() bool
-	if ctx.Done() != nil {
-		fired = make(chan struct{})
-		stop = context.AfterFunc(ctx, func() {
-			s.conn.SetWriteDeadline(aLongTimeAgo)
-			close(fired)
-		})
-	}
+	s.wwatch.begin(ctx)
 	_, err := s.conn.Write(b)
-	if stop != nil && !stop() {
-		// ctx ended during or just after the write: let the deadline
-		// land, then clear it for the next writer.
-		<-fired
+	if s.wwatch.end() {
+		// ctx ended during the write: clear the deadline for the
+		// next writer.
 		s.conn.SetWriteDeadline(time.Time{})
 		if err != nil {
 			err = ctx.Err()
@@ -515,14 +511,12 @@ var aLongTimeAgo = time.Unix(1, 0)
 // read reads responses until done is closed, ctx ends, or the session
 // fails.
 func (s *session) read(ctx context.Context, done <-chan struct{}) {
-	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { s.conn.SetReadDeadline(aLongTimeAgo) })
-		defer func() {
-			if !stop() {
-				s.conn.SetReadDeadline(time.Time{})
-			}
-		}()
-	}
+	s.rwatch.begin(ctx)
+	defer func() {
+		if s.rwatch.end() {
+			s.conn.SetReadDeadline(time.Time{})
+		}
+	}()
 	for {
 		select {
 		case <-done:
@@ -670,6 +664,8 @@ func (s *session) markDown(cause error) bool {
 // idempotent and may be called concurrently.
 func (s *session) fail(cause error) {
 	s.markDown(cause)
+	s.rwatch.release()
+	s.wwatch.release()
 	s.nc.Close()
 	if s.rings != nil {
 		s.rings.close()

@@ -944,3 +944,45 @@ func refuseAdd[V comparable](t *testing.T, c *Client, start, delta V) {
 	_, err = vf.Result()
 	check("Value.AddIn", err)
 }
+
+// TestContextReusedAcrossCalls runs many calls with one cancellable
+// context, whose watch the session keeps from call to call, then cancels
+// it while a call waits: that call must end with Canceled, a later call
+// with the same (ended) context at once, and calls with other contexts
+// must be left alone.
+func TestContextReusedAcrossCalls(t *testing.T) {
+	for _, tr := range serverTransports(t)[:2] {
+		t.Run(tr.name, func(t *testing.T) {
+			ts := startServer(t, tr)
+			c := ts.dial(t)
+			d, _ := OpenDict[int, int](ctx, c, "d")
+			q, _ := OpenQueue[int](ctx, c, "q", 0)
+			cctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			for i := range 200 {
+				must(t, d.Set(cctx, i, i))
+			}
+			time.AfterFunc(20*time.Millisecond, cancel)
+			start := time.Now()
+			if _, err := q.Get(cctx); !errors.Is(err, context.Canceled) {
+				t.Fatalf("Get on an empty queue, cancelled = %v, want Canceled", err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("the cancelled Get returned after %v", d)
+			}
+			if _, _, err := d.Get(cctx, 1); !errors.Is(err, context.Canceled) {
+				t.Errorf("Get with the ended context = %v, want Canceled", err)
+			}
+			other, cancelOther := context.WithTimeout(ctx, time.Minute)
+			defer cancelOther()
+			for i := range 200 {
+				if v, ok, err := d.Get(other, i); v != i || !ok || err != nil {
+					t.Fatalf("Get(%d) with another context = %d, %v, %v", i, v, ok, err)
+				}
+			}
+			if n, err := d.Len(ctx); n != 200 || err != nil {
+				t.Errorf("Len = %d, %v", n, err)
+			}
+		})
+	}
+}
