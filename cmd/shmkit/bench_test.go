@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shmkit/shmkit/bench"
+	"github.com/shmkit/shmkit/internal/bench"
 	"github.com/shmkit/shmkit/internal/redistest"
 )
 

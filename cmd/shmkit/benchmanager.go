@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shmkit/shmkit/bench"
+	"github.com/shmkit/shmkit/internal/bench"
 	"github.com/shmkit/shmkit/manager"
 )
 

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shmkit/shmkit/bench"
+	"github.com/shmkit/shmkit/internal/bench"
 	"github.com/shmkit/shmkit/internal/redisbench"
 )
 

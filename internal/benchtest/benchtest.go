@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shmkit/shmkit/bench"
+	"github.com/shmkit/shmkit/internal/bench"
 )
 
 // rounds is how many alternating slices of target and baseline Ratio runs,

@@ -1,5 +1,7 @@
 // Package bench measures shared-memory operations across real processes,
-// next to their in-process and plain-memory baselines.
+// next to their in-process and plain-memory baselines. It is the engine
+// of `shmkit bench` and of the packages' benchmarks, internal because its
+// API serves them and is not promised to anyone else.
 //
 // A Workload names an operation. Run creates an anonymous segment, lets
 // the workload create its objects there, starts worker processes (copies of
