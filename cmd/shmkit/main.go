@@ -96,7 +96,12 @@
 // keeping a segment go there too. gc prints the array even when it stops
 // early on an error.
 //
-// bench [FLAGS] runs the contention benchmark; bench -h lists its flags.
+// bench [FLAGS] [FAMILY...] measures shared counters, locks, queues,
+// pipes, pools and the manager as processes are added, next to Go's
+// in-process primitives and, when python3 and redis-server are installed,
+// Python's multiprocessing and Redis in the same run; it prints a table
+// naming the machine and draws a chart. bench -h lists its families, rows
+// and flags.
 //
 // version [-json] prints the version of shmkit, the Go release it was
 // built with, and the operating system and architecture it was built for:
@@ -198,7 +203,9 @@ Commands:
   rm NAME...            remove segments
   gc [-json] [-n]       remove segments, temporary files and manager
                         directories that no process uses
-  bench [FLAGS]         measure shared operations across processes (bench -h)
+  bench [FLAGS] [FAMILY...]
+                        measure shared operations across processes, beside
+                        Python and Redis (bench -h)
   version [-json]       show shmkit's version and the Go it was built with
   help                  show this summary
 
