@@ -26,6 +26,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shmkit/shmkit/internal/redisproc"
 )
 
 // Names of the binaries looked up in $PATH, and the Debian package that
@@ -51,13 +53,10 @@ const requireEnv = "SHMKIT_REQUIRE_REDIS"
 // A Server is a redis-server process private to one program, test or
 // benchmark.
 type Server struct {
-	dir, sock string
-	tb        TB     // nil unless started by Start
-	benchmark string // name of the redis-benchmark binary, looked up by Run
-
-	proc      *os.Process
-	done      chan struct{} // closed once the process has been reaped
-	waitErr   error
+	dir       string
+	proc      *redisproc.Server // nil until found
+	tb        TB                // nil unless started by Start
+	benchmark string            // name of the redis-benchmark binary, looked up by Run
 	closeOnce sync.Once
 	closeErr  error
 }

@@ -5,62 +5,43 @@
 // ends, and killed by the kernel if the test process dies first (on
 // Linux). Tests skip when redis-server (Debian package redis-server) is
 // not installed, unless the environment sets SHMKIT_REQUIRE_REDIS=1 (as
-// CI does), when they fail.
+// CI does), when they fail. The processes are package redisproc's.
 package redistest
 
 import (
-	"bufio"
-	"bytes"
+	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shmkit/shmkit/internal/redisproc"
 )
 
 const (
 	// ServerName is the binary looked up in $PATH; ServerPackage is the
 	// Debian package that provides it.
-	ServerName    = "redis-server"
-	ServerPackage = "redis-server"
+	ServerName    = redisproc.ServerName
+	ServerPackage = redisproc.ServerPackage
 
-	startTimeout = 30 * time.Second
-	stopTimeout  = 10 * time.Second
+	clusterTimeout = 30 * time.Second
 	// maxSocketPath is the longest path a Unix socket address holds on
 	// Linux: sun_path is 108 bytes including the final NUL.
 	maxSocketPath = 107
 )
 
 // Config says how to run a server.
-type Config struct {
-	Binary   string // the server's binary; "" means ServerName
-	TCP      bool   // listen on a loopback port instead of a Unix socket
-	Password string // require this password (requirepass)
-	Cluster  bool   // run as a cluster node (see StartCluster)
-}
+type Config = redisproc.Config
 
-// A Server is a redis-server process private to one test.
+// A Server is a redis-server process private to one test: Socket, Addr,
+// URL, Do and Kill are redisproc's.
 type Server struct {
-	tb   testing.TB
-	cfg  Config
-	bin  string
-	dir  string
-	sock string // "" with TCP
-	port int    // 0 without TCP
-	log  string
-
-	proc    *os.Process
-	done    chan struct{} // closed when the process has been reaped
-	waitErr error
-	killed  bool // by Kill: its exit is not an error
+	*redisproc.Server
+	tb testing.TB
 }
 
 // Start starts a server as cfg says and returns once it answers PING. It
@@ -68,29 +49,29 @@ type Server struct {
 // does not start.
 func Start(tb testing.TB, cfg Config) *Server {
 	tb.Helper()
-	if cfg.Binary == "" {
-		cfg.Binary = ServerName
+	rs, err := redisproc.New(cfg, shortTempDir(tb))
+	if errors.Is(err, redisproc.ErrNotInstalled) {
+		missing(tb, "redistest: %v", err)
 	}
-	bin, err := exec.LookPath(cfg.Binary)
 	if err != nil {
-		missing(tb, "redistest: %s not found in $PATH; install the Debian package %s (apt-get install %s)", cfg.Binary, ServerPackage, ServerPackage)
+		tb.Fatalf("redistest: %v", err)
 	}
-	s := &Server{tb: tb, cfg: cfg, bin: bin, dir: shortTempDir(tb)}
-	s.log = filepath.Join(s.dir, "redis.log")
-	if !cfg.TCP {
-		s.sock = filepath.Join(s.dir, "redis.sock")
-	}
-	tb.Cleanup(s.stop)
+	s := &Server{Server: rs, tb: tb}
+	tb.Cleanup(func() {
+		if err := rs.Stop(); err != nil {
+			tb.Errorf("redistest: %v", err)
+		}
+	})
 	for attempt := 0; ; attempt++ {
 		if cfg.TCP {
-			s.port = freePort(tb, cfg.Cluster)
+			rs.SetPort(freePort(tb, cfg.Cluster))
 		}
-		err := s.start()
+		err := rs.Start(context.Background())
 		if err == nil {
 			return s
 		}
 		if !cfg.TCP || attempt == 4 {
-			tb.Fatalf("redistest: %v\n%s", err, s.logTail())
+			tb.Fatalf("redistest: %v\n%s", err, rs.LogTail())
 		}
 		// The port was taken between freePort and the server's bind.
 	}
@@ -140,226 +121,16 @@ func freePort(tb testing.TB, cluster bool) int {
 	}
 }
 
-// start runs the server process and waits until it answers.
-func (s *Server) start() error {
-	args := []string{
-		"--port", strconv.Itoa(s.port),
-		"--bind", "127.0.0.1",
-		"--dir", s.dir,
-		"--save", "",
-		"--appendonly", "no",
-		"--daemonize", "no",
-		"--logfile", "",
-	}
-	if s.sock != "" {
-		args = append(args, "--unixsocket", s.sock, "--unixsocketperm", "700")
-	}
-	if s.cfg.Password != "" {
-		args = append(args, "--requirepass", s.cfg.Password)
-	}
-	if s.cfg.Cluster {
-		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "2000")
-	}
-	logFile, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(s.bin, args...)
-	cmd.Dir, cmd.Stdout, cmd.Stderr = s.dir, logFile, logFile
-	setDeathSignal(cmd)
-	// The parent-death signal fires when the thread that started the
-	// child exits, and the Go runtime ends a thread whose locked
-	// goroutine exits. So one goroutine, locked to its thread, starts the
-	// server and waits for it: the thread lives as long as the server.
-	started := make(chan error, 1)
-	done := make(chan struct{})
-	go func() {
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			runtime.UnlockOSThread()
-			started <- err
-			return
-		}
-		started <- nil
-		s.waitErr = cmd.Wait()
-		runtime.UnlockOSThread()
-		close(done)
-	}()
-	err = <-started
-	logFile.Close()
-	if err != nil {
-		return fmt.Errorf("start %s: %w", s.bin, err)
-	}
-	s.proc, s.done, s.killed = cmd.Process, done, false
-	deadline := time.Now().Add(startTimeout)
-	for {
-		_, err := s.Do("PING")
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			s.Kill()
-			return fmt.Errorf("redis-server did not answer within %v: %v", startTimeout, err)
-		}
-		select {
-		case <-done:
-			return fmt.Errorf("redis-server exited during startup: %v", s.waitErr)
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-}
-
-// stop ends the server at the test's end.
-func (s *Server) stop() {
-	if s.proc == nil {
-		return
-	}
-	select {
-	case <-s.done:
-		if s.waitErr != nil && !s.killed {
-			s.tb.Errorf("redistest: redis-server: %v\n%s", s.waitErr, s.logTail())
-		}
-		return
-	default:
-	}
-	if err := s.proc.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		s.tb.Errorf("redistest: stop redis-server: %v", err)
-	}
-	t := time.NewTimer(stopTimeout)
-	defer t.Stop()
-	select {
-	case <-s.done:
-	case <-t.C:
-		s.proc.Kill()
-		<-s.done
-		s.tb.Errorf("redistest: redis-server did not exit within %v of SIGTERM and was killed\n%s", stopTimeout, s.logTail())
-	}
-}
-
-// Kill kills the server with SIGKILL and waits for it to exit.
-func (s *Server) Kill() {
-	s.killed = true
-	s.proc.Kill()
-	<-s.done
-}
-
 // Restart kills the server, if it runs, and starts it again on the same
 // socket or port (empty: nothing is saved).
 func (s *Server) Restart() {
 	s.tb.Helper()
-	select {
-	case <-s.done:
-	default:
+	if !s.Exited() {
 		s.Kill()
 	}
-	if err := s.start(); err != nil {
-		s.tb.Fatalf("redistest: restart: %v\n%s", err, s.logTail())
+	if err := s.Start(context.Background()); err != nil {
+		s.tb.Fatalf("redistest: restart: %v\n%s", err, s.LogTail())
 	}
-}
-
-// Socket returns the path of the server's Unix socket ("" with TCP).
-func (s *Server) Socket() string { return s.sock }
-
-// Addr returns the server's loopback host:port ("" without TCP).
-func (s *Server) Addr() string {
-	if s.port == 0 {
-		return ""
-	}
-	return "127.0.0.1:" + strconv.Itoa(s.port)
-}
-
-// URL returns a redis:// or unix:// URL of the server, with its password.
-func (s *Server) URL() string {
-	auth := ""
-	if s.cfg.Password != "" {
-		auth = ":" + s.cfg.Password + "@"
-	}
-	if s.sock != "" {
-		if auth != "" {
-			return "unix://" + auth + s.sock
-		}
-		return "unix://" + s.sock
-	}
-	return "redis://" + auth + s.Addr()
-}
-
-// Do sends one command (after AUTH, if the server has a password) and
-// returns its reply: a simple or bulk string, or an integer's digits.
-func (s *Server) Do(args ...string) (string, error) {
-	network, addr := "unix", s.sock
-	if s.sock == "" {
-		network, addr = "tcp", s.Addr()
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	d := net.Dialer{Deadline: deadline}
-	c, err := d.Dial(network, addr)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	if err := c.SetDeadline(deadline); err != nil {
-		return "", err
-	}
-	r := bufio.NewReader(c)
-	if s.cfg.Password != "" {
-		if _, err := roundTrip(c, r, "AUTH", s.cfg.Password); err != nil {
-			return "", err
-		}
-	}
-	return roundTrip(c, r, args...)
-}
-
-func roundTrip(c net.Conn, r *bufio.Reader, args ...string) (string, error) {
-	var req bytes.Buffer
-	fmt.Fprintf(&req, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&req, "$%d\r\n%s\r\n", len(a), a)
-	}
-	if _, err := c.Write(req.Bytes()); err != nil {
-		return "", err
-	}
-	line, err := r.ReadString('\n')
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", args[0], err)
-	}
-	line = strings.TrimSuffix(line, "\r\n")
-	if line == "" {
-		return "", fmt.Errorf("%s: empty reply", args[0])
-	}
-	switch line[0] {
-	case '+', ':':
-		return line[1:], nil
-	case '-':
-		return "", fmt.Errorf("%s: server error: %s", args[0], line[1:])
-	case '$':
-		n, err := strconv.Atoi(line[1:])
-		if err != nil || n < 0 {
-			return "", err
-		}
-		b := make([]byte, n+2)
-		if _, err := io.ReadFull(r, b); err != nil {
-			return "", err
-		}
-		return string(b[:n]), nil
-	}
-	return "", fmt.Errorf("%s: unexpected reply %q", args[0], line)
-}
-
-// logTail returns the end of the server's log, for error messages.
-func (s *Server) logTail() string {
-	const keep = 2048
-	b, err := os.ReadFile(s.log)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	if len(b) > keep {
-		b = b[len(b)-keep:]
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-	}
-	return "redis-server log:\n" + string(bytes.TrimSpace(b))
 }
 
 // StartCluster starts n cluster nodes on loopback ports, each holding an
@@ -385,7 +156,7 @@ func StartCluster(tb testing.TB, n int) []*Server {
 			tb.Fatalf("redistest: CLUSTER MEET: %v", err)
 		}
 	}
-	deadline := time.Now().Add(startTimeout)
+	deadline := time.Now().Add(clusterTimeout)
 	for _, s := range nodes {
 		for {
 			info, err := s.Do("CLUSTER", "INFO")
@@ -394,7 +165,7 @@ func StartCluster(tb testing.TB, n int) []*Server {
 				break
 			}
 			if time.Now().After(deadline) {
-				tb.Fatalf("redistest: cluster not ok within %v: %v %q", startTimeout, err, info)
+				tb.Fatalf("redistest: cluster not ok within %v: %v %q", clusterTimeout, err, info)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package redistest
+package redisproc
 
 import (
 	"os/exec"
@@ -8,8 +8,8 @@ import (
 )
 
 // setDeathSignal has the kernel kill cmd's process if the thread that
-// starts it exits, so that a test process that dies without running its
-// cleanups does not leave the server running.
+// starts it exits, so that a program or test that dies without stopping
+// the server does not leave it running.
 func setDeathSignal(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
