@@ -17,6 +17,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/shmkit/shmkit/internal/plotticks"
 )
 
 // Sizes of the chart: a panel per family, two to a row, each with its
@@ -134,7 +136,7 @@ func drawPanel(tile draw.Canvas, f familyReport, procs []int) error {
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
 	lo, hi := float64(procs[0]), float64(procs[len(procs)-1])
 	p.X.Min, p.X.Max = lo/1.2, hi*1.2
-	p.X.Tick.Marker = countTicks(procs)
+	p.X.Tick.Marker = plotticks.Counts(procs)
 
 	grid := plotter.NewGrid()
 	grid.Vertical.Color = color.Gray{Y: 0xdd}
@@ -185,7 +187,7 @@ func drawPanel(tile draw.Canvas, f familyReport, procs []int) error {
 	span := max(math.Log10(ymax/ymin), 1)
 	pad := (span-math.Log10(ymax/ymin))/2 + span*0.08
 	p.Y.Min, p.Y.Max = ymin/math.Pow(10, pad), ymax*math.Pow(10, pad)
-	p.Y.Tick.Marker = logTicks{}
+	p.Y.Tick.Marker = plotticks.Log{}
 
 	p.Draw(draw.Crop(tile, 0, -legendWidth, 0, 0))
 	// The legend starts at the level of the plot's top edge, below the
@@ -268,44 +270,3 @@ var (
 		kindRedis:  {vg.Points(1), vg.Points(2.5)},
 	}
 )
-
-// countTicks labels the measured process counts and nothing else.
-type countTicks []int
-
-func (t countTicks) Ticks(min, max float64) []plot.Tick {
-	var ticks []plot.Tick
-	for _, p := range t {
-		ticks = append(ticks, plot.Tick{Value: float64(p), Label: fmt.Sprint(p)})
-	}
-	return ticks
-}
-
-// logTicks labels 1, 2 and 5 times the powers of ten in the range (only
-// the powers of ten where that would make too many labels, and 3 and 7
-// too where there would be too few).
-type logTicks struct{}
-
-func (logTicks) Ticks(lo, hi float64) []plot.Tick {
-	steps := []float64{1, 2, 5}
-	switch span := math.Log10(hi / lo); {
-	case span > 3:
-		steps = []float64{1}
-	case span < 1.2:
-		steps = []float64{1, 2, 3, 5, 7}
-	}
-	var ticks []plot.Tick
-	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
-		for _, s := range steps {
-			v := s * math.Pow(10, e)
-			if v >= lo && v <= hi {
-				ticks = append(ticks, plot.Tick{Value: v, Label: tickLabel(v)})
-			}
-		}
-	}
-	return ticks
-}
-
-// tickLabel writes v without trailing zeros: 0.002, 0.5, 20, 1000.
-func tickLabel(v float64) string {
-	return strings.TrimSuffix(fmt.Sprintf("%.6g", v), ".")
-}

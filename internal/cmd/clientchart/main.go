@@ -25,6 +25,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/shmkit/shmkit/internal/plotticks"
 )
 
 func main() {
@@ -195,21 +197,6 @@ func (s samples) bounds() (lo, hi float64) {
 	return lo, hi
 }
 
-// logTicks labels 1, 2 and 5 times the powers of ten between lo and hi.
-type logTicks struct{}
-
-func (logTicks) Ticks(lo, hi float64) []plot.Tick {
-	var ticks []plot.Tick
-	for d := math.Pow(10, math.Floor(math.Log10(lo))); d <= hi; d *= 10 {
-		for _, m := range []float64{1, 2, 5} {
-			if v := d * m; v >= lo && v <= hi {
-				ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', -1, 64)})
-			}
-		}
-	}
-	return ticks
-}
-
 // panel draws the series of op, adding them to legend if first.
 func panel(op string, s samples, lo, hi float64, legend *plot.Legend, first bool) (*plot.Plot, error) {
 	p := plot.New()
@@ -218,7 +205,7 @@ func panel(op string, s samples, lo, hi float64, legend *plot.Legend, first bool
 	p.Y.Label.Text = "k requests/s (log scale)"
 	p.X.Scale = plot.LogScale{}
 	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = logTicks{}
+	p.Y.Tick.Marker = plotticks.Log{}
 	p.Y.Min, p.Y.Max = lo/1.3, hi*1.3
 	p.Add(plotter.NewGrid())
 	var counts []int
@@ -271,11 +258,7 @@ func panel(op string, s samples, lo, hi float64, legend *plot.Legend, first bool
 		}
 	}
 	slices.Sort(counts)
-	var ticks []plot.Tick
-	for _, c := range counts {
-		ticks = append(ticks, plot.Tick{Value: float64(c), Label: strconv.Itoa(c)})
-	}
-	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	p.X.Tick.Marker = plotticks.Counts(counts)
 	if len(counts) > 0 {
 		p.X.Min, p.X.Max = float64(counts[0])/1.2, float64(counts[len(counts)-1])*1.2
 	}
