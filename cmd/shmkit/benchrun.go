@@ -435,12 +435,13 @@ func (e *rowEnv) startRedis(ctx context.Context) string {
 }
 
 // redisRunner runs redis-benchmark's test with procs connections for
-// procs*n requests; a run lasts as long as redis-benchmark said.
+// procs*n requests, and at least minRedisRequests; a run lasts as long as
+// redis-benchmark said.
 func (e *rowEnv) redisRunner(test string) cellRunner {
 	return func(ctx context.Context, procs, n, runs int) ([]bench.Result, error) {
 		var rs []bench.Result
 		for range runs {
-			ops := procs * n
+			ops := max(procs*n, minRedisRequests)
 			got, err := e.redis.Run(ctx, procs, 1, ops, test)
 			if err != nil {
 				return nil, err
@@ -454,6 +455,12 @@ func (e *rowEnv) redisRunner(test string) cellRunner {
 		return rs, nil
 	}
 }
+
+// minRedisRequests is the fewest requests a redis-benchmark run makes:
+// it times a run in milliseconds, and reports a run shorter than one as
+// "inf" requests per second (a pilot of a short -time asks for a few
+// dozen).
+const minRedisRequests = 1000
 
 // close removes the script and stops the Redis server.
 func (e *rowEnv) close() error {
